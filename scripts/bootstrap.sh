@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine of this kind: uv, the virtualenv with every
+# dependency group, and Debian's PostgreSQL server. Safe to rerun: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+log "syncing .venv (uv sync --frozen --all-groups)"
+uv sync --frozen --all-groups --quiet
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing PostgreSQL from Debian packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+fi
