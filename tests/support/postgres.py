@@ -7,6 +7,7 @@ that is removed on stop. Tests may stop and start it to simulate an outage.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -25,7 +26,9 @@ class PostgresUnavailable(RuntimeError):
 def _bin_dir() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        raise PostgresUnavailable("initdb not found under /usr/lib/postgresql/*/bin; apt-get install postgresql")
+        raise PostgresUnavailable(
+            "initdb not found under /usr/lib/postgresql/*/bin; apt-get install postgresql"
+        )
     return Path(found[-1]).parent
 
 
@@ -65,7 +68,9 @@ class PostgresServer:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
+        )
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
@@ -86,10 +91,8 @@ class PostgresServer:
 
     def destroy(self) -> None:
         """Stop the server if it runs and delete its files."""
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 
