@@ -1,0 +1,1 @@
+"""Order execution: the Exchange protocol, the paper exchange and a resilient wrapper."""

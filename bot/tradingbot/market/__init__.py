@@ -1,0 +1,1 @@
+"""Polymarket market data: message parsing, per-token order books, book hashes and feeds."""

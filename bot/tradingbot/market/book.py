@@ -1,0 +1,200 @@
+"""One outcome token's limit order book, built from a snapshot plus level deltas.
+
+Shapes follow Polymarket's CLOB market channel (``book`` snapshots and ``price_change`` deltas,
+docs.polymarket.com market-channel page; recordings in ``shared/data/polymarket``): a level is a
+price in USD per share ([0, 1]) with the total resting size in shares at that price, and a delta
+sets a level's size absolutely, size 0 deleting the level.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradingbot.domain import Side
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A price level: ``price`` USD/share in [0, 1], ``size`` shares resting at that price."""
+
+    price: Decimal
+    size: Decimal
+
+
+class _SideBook:
+    """Levels of one side keyed by price, with prices kept sorted ascending for O(log n) updates."""
+
+    __slots__ = ("_prices", "_sizes")
+
+    def __init__(self) -> None:
+        self._sizes: dict[Decimal, Decimal] = {}
+        self._prices: list[Decimal] = []
+
+    def clear(self) -> None:
+        self._sizes.clear()
+        self._prices.clear()
+
+    def set(self, price: Decimal, size: Decimal) -> None:
+        if size == ZERO:
+            if self._sizes.pop(price, None) is not None:
+                del self._prices[bisect.bisect_left(self._prices, price)]
+            return
+        if price not in self._sizes:
+            bisect.insort(self._prices, price)
+        self._sizes[price] = size
+
+    def ascending(self) -> list[Level]:
+        sizes = self._sizes
+        return [Level(p, sizes[p]) for p in self._prices]
+
+    def lowest(self) -> Level | None:
+        if not self._prices:
+            return None
+        p = self._prices[0]
+        return Level(p, self._sizes[p])
+
+    def highest(self) -> Level | None:
+        if not self._prices:
+            return None
+        p = self._prices[-1]
+        return Level(p, self._sizes[p])
+
+    def __len__(self) -> int:
+        return len(self._prices)
+
+
+class OrderBook:
+    """Bids and asks of one token (``asset_id``) in one market (condition id ``market``).
+
+    Besides the levels it keeps the snapshot metadata Polymarket hashes the book with
+    (``tick_size``, ``min_order_size``, ``neg_risk``, ``last_trade_price``) and the server
+    timestamp of the last update (``timestamp_ms``, Unix epoch milliseconds).
+    """
+
+    def __init__(self, asset_id: str, market: str) -> None:
+        self.asset_id = asset_id
+        self.market = market
+        self._bids = _SideBook()
+        self._asks = _SideBook()
+        self.timestamp_ms: int | None = None
+        self.tick_size: Decimal | None = None
+        self.min_order_size: Decimal | None = None
+        self.neg_risk: bool | None = None
+        self.last_trade_price: Decimal | None = None
+        self.hash: str | None = None
+        self.has_snapshot = False
+
+    def apply_snapshot(
+        self,
+        bids: Iterable[Level],
+        asks: Iterable[Level],
+        tick_size: Decimal | None = None,
+        *,
+        timestamp_ms: int | None = None,
+        min_order_size: Decimal | None = None,
+        neg_risk: bool | None = None,
+        last_trade_price: Decimal | None = None,
+        hash: str | None = None,
+    ) -> None:
+        """Replace every level with ``bids``/``asks`` (any order; zero-size levels are skipped).
+
+        Metadata given as None keeps its previous value, because some ``book`` messages (e.g. the
+        final one in ``ws_market_burst.json``) omit ``tick_size`` and ``last_trade_price``.
+        """
+        self._bids.clear()
+        self._asks.clear()
+        for lvl in bids:
+            self._bids.set(lvl.price, lvl.size)
+        for lvl in asks:
+            self._asks.set(lvl.price, lvl.size)
+        if tick_size is not None:
+            self.tick_size = tick_size
+        if timestamp_ms is not None:
+            self.timestamp_ms = timestamp_ms
+        if min_order_size is not None:
+            self.min_order_size = min_order_size
+        if neg_risk is not None:
+            self.neg_risk = neg_risk
+        if last_trade_price is not None:
+            self.last_trade_price = last_trade_price
+        self.hash = hash
+        self.has_snapshot = True
+
+    def apply_change(self, side: Side, price: Decimal, size: Decimal) -> None:
+        """Set the size resting at ``price`` on ``side`` (BUY = bids, SELL = asks); 0 deletes it."""
+        (self._bids if side is Side.BUY else self._asks).set(price, size)
+
+    def best_bid(self) -> Level | None:
+        """Highest bid, or None when there are no bids."""
+        return self._bids.highest()
+
+    def best_ask(self) -> Level | None:
+        """Lowest ask, or None when there are no asks."""
+        return self._asks.lowest()
+
+    def bids(self) -> list[Level]:
+        """Bids, best (highest price) first."""
+        return self._bids.ascending()[::-1]
+
+    def asks(self) -> list[Level]:
+        """Asks, best (lowest price) first."""
+        return self._asks.ascending()
+
+    def depth(self) -> tuple[int, int]:
+        """Number of (bid, ask) levels."""
+        return len(self._bids), len(self._asks)
+
+    def is_crossed(self) -> bool:
+        """True when the best bid is at or above the best ask (locked or crossed)."""
+        bb, ba = self.best_bid(), self.best_ask()
+        return bb is not None and ba is not None and bb.price >= ba.price
+
+    def copy(self) -> OrderBook:
+        """An independent copy with the same levels and metadata."""
+        other = OrderBook(self.asset_id, self.market)
+        other.apply_snapshot(
+            self._bids.ascending(),
+            self._asks.ascending(),
+            self.tick_size,
+            timestamp_ms=self.timestamp_ms,
+            min_order_size=self.min_order_size,
+            neg_risk=self.neg_risk,
+            last_trade_price=self.last_trade_price,
+            hash=self.hash,
+        )
+        other.has_snapshot = self.has_snapshot
+        return other
+
+    def __repr__(self) -> str:
+        bb, ba = self.best_bid(), self.best_ask()
+        return (
+            f"OrderBook(asset_id={self.asset_id[:8]}…, bid={bb.price if bb else None}, "
+            f"ask={ba.price if ba else None}, depth={self.depth()}, ts={self.timestamp_ms})"
+        )
+
+
+def complement_book(book: OrderBook, asset_id: str) -> OrderBook:
+    """The book of the other outcome token of a binary market, mirrored from ``book``.
+
+    In Polymarket's binary markets a bid for YES at p is an offer of NO at 1 - p (the CLOB matches
+    them through minting/merging), so YES bids become NO asks at 1 - p with the same size and vice
+    versa. ``ws_market_burst.json`` shows it: every price_change pair has prices summing to 1 and
+    equal sizes.
+    """
+    out = OrderBook(asset_id, book.market)
+    out.apply_snapshot(
+        [Level(ONE - lvl.price, lvl.size) for lvl in book.asks()],
+        [Level(ONE - lvl.price, lvl.size) for lvl in book.bids()],
+        book.tick_size,
+        timestamp_ms=book.timestamp_ms,
+        min_order_size=book.min_order_size,
+        neg_risk=book.neg_risk,
+        last_trade_price=(ONE - book.last_trade_price if book.last_trade_price is not None else None),
+    )
+    return out

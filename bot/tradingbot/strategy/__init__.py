@@ -1,0 +1,1 @@
+"""Trading strategies: pure functions from order books to opportunities."""
