@@ -185,7 +185,7 @@ def complement_book(book: OrderBook, asset_id: str) -> OrderBook:
     In Polymarket's binary markets a bid for YES at p is an offer of NO at 1 - p (the CLOB matches
     them through minting/merging), so YES bids become NO asks at 1 - p with the same size and vice
     versa. ``ws_market_burst.json`` shows it: every price_change pair has prices summing to 1 and
-    equal sizes.
+    equal sizes, and its 49 token B hashes recompute from the book mirrored this way.
     """
     out = OrderBook(asset_id, book.market)
     out.apply_snapshot(
@@ -195,6 +195,8 @@ def complement_book(book: OrderBook, asset_id: str) -> OrderBook:
         timestamp_ms=book.timestamp_ms,
         min_order_size=book.min_order_size,
         neg_risk=book.neg_risk,
-        last_trade_price=(ONE - book.last_trade_price if book.last_trade_price is not None else None),
+        # Not mirrored: in ws_market_burst.json token B's hashes recompute with token A's last
+        # trade price ("0.255", later "0.301"), i.e. the market's last trade as quoted for A.
+        last_trade_price=book.last_trade_price,
     )
     return out

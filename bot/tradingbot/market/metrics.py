@@ -1,0 +1,60 @@
+"""Prometheus metrics of the market-data path, created on a registry the caller owns."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class MarketMetrics:
+    """Counters and gauges for feeds and book maintenance.
+
+    Created on ``registry`` (never the global default registry) so that tests and the app each
+    own theirs. Names follow Prometheus conventions (``_total`` counters, base units).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "tradingbot_market_messages_total",
+            "Market-data messages applied, by event type.",
+            ["event_type"],
+            registry=registry,
+        )
+        self.malformed = Counter(
+            "tradingbot_market_malformed_messages_total",
+            "Market-data messages skipped because they could not be parsed or used, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.book_checks = Counter(
+            "tradingbot_market_book_checks_total",
+            "Integrity checks of a replayed book against the server's claim "
+            "(check=hash|top_of_book; result=match|mismatch|skipped).",
+            ["check", "result"],
+            registry=registry,
+        )
+        self.resyncs = Counter(
+            "tradingbot_market_book_resyncs_total",
+            "Books re-fetched from REST /book, by reason (gap, mismatch, reconnect).",
+            ["reason"],
+            registry=registry,
+        )
+        self.resync_failures = Counter(
+            "tradingbot_market_book_resync_failures_total",
+            "REST /book snapshots that could not be fetched or parsed.",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "tradingbot_market_ws_reconnects_total",
+            "WebSocket (re)connections after the first.",
+            registry=registry,
+        )
+        self.connected = Gauge(
+            "tradingbot_market_ws_connected",
+            "1 while the market WebSocket is connected and subscribed.",
+            registry=registry,
+        )
+        self.book_updates = Counter(
+            "tradingbot_market_book_updates_total",
+            "Book snapshots and level changes applied.",
+            registry=registry,
+        )
