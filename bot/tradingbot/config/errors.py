@@ -1,0 +1,34 @@
+"""One-line, human-readable config errors."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``str(err)`` is one line naming the field and the problem."""
+
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field (check the spelling)",
+}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first error of ``exc`` as ``path: problem`` (path in the YAML's own key names)."""
+    first = exc.errors(include_url=False)[0]
+    message = _MESSAGES.get(first["type"], first["msg"])
+    message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+    path = _path(tuple(first["loc"]))
+    return f"{path}: {message}" if path else message

@@ -1,0 +1,171 @@
+"""Bot settings: the mounted YAML config file (``PLOY_CONFIG``) overridden by ``PLOY_*`` environment.
+
+Precedence, highest first: environment variables, the YAML file, the embedded default
+(``default.yaml``, the recorded replay market). ``load_settings`` validates everything at startup and
+raises ``ConfigError`` whose message is one line a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tradingbot.config.errors import ConfigError, describe_validation_error
+from tradingbot.config.model import TradingConfig
+
+CONFIG_PATH_ENV = "PLOY_CONFIG"
+
+
+def _choices(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Validated bot settings.
+
+    ``role`` is ``standalone`` (always active, fencing epoch ``epoch``) or ``cluster`` (active iff the
+    TradingBot ``tradingbot_namespace/tradingbot_name`` has ``status.activeColor == color``). When
+    ``role`` is not given it is ``cluster`` if ``PLOY_TRADINGBOT_NAME`` is set, else ``standalone``.
+    ``database_url`` comes only from the environment (``PLOY_DATABASE_URL`` or ``DATABASE_URL``): the
+    config file is a ConfigMap and must never hold a credential.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, validate_default=True)
+
+    trading: TradingConfig = Field(validation_alias=_choices("PLOY_TRADING", "trading"))
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=_choices("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
+    )
+    feed: Literal["replay", "polymarket-ws"] = Field(
+        default="replay", validation_alias=_choices("PLOY_FEED", "feed")
+    )
+    replay_speed: float = Field(
+        default=10.0, gt=0, validation_alias=_choices("PLOY_REPLAY_SPEED", "replaySpeed")
+    )
+    replay_loop: bool = Field(default=True, validation_alias=_choices("PLOY_REPLAY_LOOP", "replayLoop"))
+    polymarket_ws_url: str = Field(
+        default="wss://ws-subscriptions-clob.polymarket.com/ws/market",
+        validation_alias=_choices("PLOY_POLYMARKET_WS_URL", "polymarketWsUrl"),
+    )
+    polymarket_rest_url: str = Field(
+        default="https://clob.polymarket.com",
+        validation_alias=_choices("PLOY_POLYMARKET_REST_URL", "polymarketRestUrl"),
+    )
+    role: Literal["standalone", "cluster"] | None = Field(
+        default=None, validation_alias=_choices("PLOY_ROLE", "role")
+    )
+    epoch: int = Field(default=1, ge=1, validation_alias=_choices("PLOY_EPOCH", "epoch"))
+    bot_id: str | None = Field(default=None, min_length=1, validation_alias=_choices("PLOY_BOT_ID", "botId"))
+    color: Literal["blue", "green"] | None = Field(
+        default=None, validation_alias=_choices("PLOY_COLOR", "color")
+    )
+    tradingbot_name: str | None = Field(default=None, validation_alias=_choices("PLOY_TRADINGBOT_NAME"))
+    tradingbot_namespace: str | None = Field(
+        default=None, validation_alias=_choices("PLOY_TRADINGBOT_NAMESPACE")
+    )
+    kubeconfig: Path | None = Field(default=None, validation_alias=_choices("PLOY_KUBECONFIG"))
+    http_host: str = Field(default="0.0.0.0", validation_alias=_choices("PLOY_HTTP_HOST", "httpHost"))
+    http_port: int = Field(
+        default=8080, ge=1, le=65535, validation_alias=_choices("PLOY_HTTP_PORT", "httpPort")
+    )
+    kill_switch: bool | None = Field(default=None, validation_alias=_choices("PLOY_KILL_SWITCH"))
+    shutdown_grace_seconds: float = Field(
+        default=20.0, gt=0, validation_alias=_choices("PLOY_SHUTDOWN_GRACE_SECONDS", "shutdownGraceSeconds")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment must override it, so it comes first.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _role_complete(self) -> Settings:
+        if self.role is None:
+            self.role = "cluster" if self.tradingbot_name else "standalone"
+        if self.role == "cluster":
+            for value, env in (
+                (self.color, "PLOY_COLOR"),
+                (self.tradingbot_name, "PLOY_TRADINGBOT_NAME"),
+                (self.tradingbot_namespace, "PLOY_TRADINGBOT_NAMESPACE"),
+            ):
+                if not value:
+                    raise PydanticCustomError(
+                        "role_env", 'role "cluster" needs {env} to be set', {"env": env}
+                    )
+        if self.kill_switch is not None and self.kill_switch != self.trading.risk.kill_switch:
+            risk = self.trading.risk.model_copy(update={"kill_switch": self.kill_switch})
+            self.trading = self.trading.model_copy(update={"risk": risk})
+        return self
+
+    @property
+    def effective_bot_id(self) -> str:
+        """The fence row's key: ``namespace/name`` of the TradingBot in a cluster, else ``bot_id``."""
+        if self.role == "cluster":
+            return f"{self.tradingbot_namespace}/{self.tradingbot_name}"
+        return self.bot_id or "standalone"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML config file at ``path`` into a mapping.
+
+    Raises ``ConfigError`` (one line) when the file is missing, unreadable, not YAML or not a mapping.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config_text(text, source=str(path))
+
+
+def parse_config_text(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML ``text`` (named ``source`` in messages); raise ``ConfigError`` if not a mapping."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "syntax error"
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    return {str(key): value for key, value in data.items()}
+
+
+def default_config_text() -> str:
+    """The embedded default config (the recorded replay market), as YAML text."""
+    return resources.files("tradingbot.config").joinpath("default.yaml").read_text(encoding="utf-8")
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Build validated settings from ``config_path`` (else ``$PLOY_CONFIG``, else the embedded default).
+
+    Raises ``ConfigError`` with a one-line message on any problem.
+    """
+    if config_path is None and os.environ.get(CONFIG_PATH_ENV):
+        config_path = Path(os.environ[CONFIG_PATH_ENV])
+    if config_path is None:
+        data = parse_config_text(default_config_text(), source="embedded default config")
+    else:
+        data = read_config_file(config_path)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None

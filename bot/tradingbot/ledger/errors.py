@@ -1,0 +1,16 @@
+"""Which database errors are worth retrying."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused / reset while the server restarts
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,  # connection lost mid-query
+    asyncpg.OperatorInterventionError,  # "the database system is starting up / shutting down"
+    asyncpg.InterfaceError,  # the pool's connection was closed under us
+)
+"""Errors that say the database is (temporarily) unreachable, not that the statement is wrong."""

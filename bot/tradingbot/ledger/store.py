@@ -1,0 +1,278 @@
+"""Fenced order writes and read-only ledger queries.
+
+Every write (persist PENDING, confirm, record fills, cancel, fail) runs in one transaction that first
+passes ``check_fence`` for the writer's epoch; a stale writer gets ``FencedError`` and writes nothing.
+Positions and PnL are derived from ``fills``, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
+from tradingbot.ledger.fence import check_fence, raise_fence
+
+UNSETTLED = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+"""Statuses an order can still leave; every other status is final."""
+
+
+class LedgerConflict(RuntimeError):
+    """A client order id is reused for a different order (the idempotency key must name one order)."""
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order row: the request, the market's condition id, the epoch that wrote it, its status."""
+
+    request: OrderRequest
+    market: str
+    epoch: int
+    status: OrderStatus
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredFill:
+    """A fill row: ``size`` shares of ``token_id`` at ``price`` USD/share, ``fee_usd`` paid."""
+
+    client_order_id: str
+    seq: int
+    token_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    fee_usd: Decimal
+    epoch: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Position:
+    """Net holding of one token derived from fills: ``shares`` held and ``cost_usd`` paid incl. fees."""
+
+    token_id: str
+    shares: Decimal
+    cost_usd: Decimal
+
+
+class FencedWriter:
+    """Order writes inside a transaction that already passed the fence check for ``epoch``."""
+
+    def __init__(self, conn: asyncpg.Connection, bot_id: str, epoch: int) -> None:
+        self._conn = conn
+        self.bot_id = bot_id
+        self.epoch = epoch
+
+    async def record_result(self, result: OrderResult) -> OrderStatus:
+        """Confirm an order with the exchange's ``result``: its status, reason and every fill so far.
+
+        Fills are keyed by their index in ``result.fills`` so recording the same result twice adds
+        nothing. A final status is never overwritten. Returns the status now stored. Raises
+        ``KeyError`` if the order was never persisted.
+        """
+        conn = self._conn
+        row = await conn.fetchrow(
+            "SELECT token_id, side, status FROM orders WHERE client_order_id = $1 FOR UPDATE",
+            result.client_order_id,
+        )
+        if row is None:
+            raise KeyError(result.client_order_id)
+        if result.fills:
+            await conn.executemany(
+                """
+                INSERT INTO fills (client_order_id, seq, bot_id, epoch, token_id, side, price, size, fee_usd)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                ON CONFLICT (client_order_id, seq) DO NOTHING
+                """,
+                [
+                    (
+                        result.client_order_id,
+                        seq,
+                        self.bot_id,
+                        self.epoch,
+                        row["token_id"],
+                        row["side"],
+                        fill.price,
+                        fill.size,
+                        fill.fee_usd,
+                    )
+                    for seq, fill in enumerate(result.fills)
+                ],
+            )
+        if OrderStatus(row["status"]) not in UNSETTLED:
+            return OrderStatus(row["status"])
+        await conn.execute(
+            "UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE client_order_id = $1",
+            result.client_order_id,
+            result.status.value,
+            result.reason,
+        )
+        return result.status
+
+
+def _order(row: asyncpg.Record) -> StoredOrder:
+    return StoredOrder(
+        request=OrderRequest(
+            client_order_id=row["client_order_id"],
+            token_id=row["token_id"],
+            side=Side(row["side"]),
+            price=row["price"],
+            size=row["size"],
+            time_in_force=TimeInForce(row["tif"]),
+        ),
+        market=row["market"],
+        epoch=int(row["epoch"]),
+        status=OrderStatus(row["status"]),
+        reason=row["reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Ledger:
+    """The order ledger of one bot (``bot_id``) over an asyncpg pool.
+
+    Write methods take the caller's ``epoch`` and raise ``FencedError`` when the fence holds another;
+    they may also raise asyncpg/OSError errors when the database is unreachable (nothing is written).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, bot_id: str) -> None:
+        self._pool = pool
+        self.bot_id = bot_id
+
+    async def raise_fence(self, epoch: int) -> int:
+        """Raise the fence to ``epoch`` (see ``fence.raise_fence``); FencedError if a higher one holds."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await raise_fence(conn, self.bot_id, epoch)
+
+    async def persist_pending(self, epoch: int, market: str, req: OrderRequest) -> StoredOrder:
+        """Store ``req`` as PENDING before it goes to the exchange; return the stored row.
+
+        Idempotent on ``client_order_id``: a second call returns the row already there (any status).
+        Raises ``LedgerConflict`` if that id is stored with different order fields.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            await check_fence(conn, self.bot_id, epoch)
+            await conn.execute(
+                """
+                INSERT INTO orders (client_order_id, bot_id, epoch, market, token_id, side, price, size, tif,
+                                    status)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'PENDING')
+                ON CONFLICT (client_order_id) DO NOTHING
+                """,
+                req.client_order_id,
+                self.bot_id,
+                epoch,
+                market,
+                req.token_id,
+                req.side.value,
+                req.price,
+                req.size,
+                req.time_in_force.value,
+            )
+            row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", req.client_order_id)
+        stored = _order(row)
+        if stored.request != req or stored.market != market:
+            raise LedgerConflict(f"client order id {req.client_order_id!r} already names another order")
+        return stored
+
+    async def record_result(self, epoch: int, result: OrderResult) -> OrderStatus:
+        """Confirm an order with the exchange's ``result`` in its own fenced transaction.
+
+        See ``FencedWriter.record_result``. Raises ``FencedError``, ``KeyError`` (never persisted).
+        """
+        async with self.fenced(epoch) as writer:
+            return await writer.record_result(result)
+
+    @asynccontextmanager
+    async def fenced(self, epoch: int) -> AsyncIterator[FencedWriter]:
+        """A transaction holding the fence FOR SHARE at ``epoch`` for as long as the block runs.
+
+        The order flow calls the exchange inside this block: ``raise_fence`` for a newer epoch waits
+        until the block ends, so once a new epoch holds the fence no call of an older epoch is still
+        under way and none can start. Raises ``FencedError`` on entry when the fence holds another epoch.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            await check_fence(conn, self.bot_id, epoch)
+            yield FencedWriter(conn, self.bot_id, epoch)
+
+    async def mark(self, epoch: int, client_order_id: str, status: OrderStatus, reason: str) -> OrderStatus:
+        """Set an unsettled order to ``status`` (FAILED, CANCELED, ...) with ``reason``; return the status
+        now stored (a final status already there wins)."""
+        return await self.record_result(epoch, OrderResult(client_order_id, status, (), reason))
+
+    async def unsettled_orders(self) -> list[StoredOrder]:
+        """Orders of this bot still PENDING/OPEN/PARTIALLY_FILLED, oldest first (any epoch)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM orders WHERE bot_id = $1 AND status = ANY($2::text[]) ORDER BY created_at",
+                self.bot_id,
+                [s.value for s in UNSETTLED],
+            )
+        return [_order(r) for r in rows]
+
+    async def get_order(self, client_order_id: str) -> StoredOrder | None:
+        """One order by its client order id, None if absent."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", client_order_id)
+        return None if row is None else _order(row)
+
+    async def recent_orders(self, limit: int = 100) -> list[StoredOrder]:
+        """The ``limit`` newest orders of this bot, newest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM orders WHERE bot_id = $1 ORDER BY created_at DESC, client_order_id LIMIT $2",
+                self.bot_id,
+                limit,
+            )
+        return [_order(r) for r in rows]
+
+    async def fills(self, client_order_ids: Sequence[str] | None = None) -> list[StoredFill]:
+        """Fills of this bot (optionally only of ``client_order_ids``), oldest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT * FROM fills WHERE bot_id = $1 AND ($2::text[] IS NULL OR client_order_id = ANY($2))
+                ORDER BY created_at, client_order_id, seq
+                """,
+                self.bot_id,
+                None if client_order_ids is None else list(client_order_ids),
+            )
+        return [
+            StoredFill(
+                client_order_id=r["client_order_id"],
+                seq=int(r["seq"]),
+                token_id=r["token_id"],
+                side=Side(r["side"]),
+                price=r["price"],
+                size=r["size"],
+                fee_usd=r["fee_usd"],
+                epoch=int(r["epoch"]),
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def positions(self, since: datetime | None = None) -> list[Position]:
+        """Net position per token from fills (only fills at or after ``since`` when given)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT token_id,
+                       sum(CASE side WHEN 'BUY' THEN size ELSE -size END) AS shares,
+                       sum(CASE side WHEN 'BUY' THEN price * size ELSE -price * size END + fee_usd) AS cost
+                FROM fills WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
+                GROUP BY token_id ORDER BY token_id
+                """,
+                self.bot_id,
+                since,
+            )
+        return [Position(r["token_id"], r["shares"], r["cost"]) for r in rows]

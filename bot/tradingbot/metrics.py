@@ -1,0 +1,74 @@
+"""The bot's Prometheus metrics, registered on a registry the app creates (never the global one).
+
+Names follow Prometheus conventions: base units (seconds, USD), counters end in ``_total``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from tradingbot.risk import RejectReason
+
+
+class BotMetrics:
+    """Order, role and PnL metrics of one bot process, all on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.orders_placed = Counter(
+            "ploy_orders_placed_total",
+            "Orders sent to the exchange (after the risk gate).",
+            registry=registry,
+        )
+        self.orders_filled = Counter(
+            "ploy_orders_filled_total", "Orders the exchange reported FILLED.", registry=registry
+        )
+        self.orders_rejected = Counter(
+            "ploy_orders_rejected_total",
+            "Orders refused before the exchange (risk gate) or by it, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.orders_failed = Counter(
+            "ploy_orders_failed_total",
+            "Orders that ended FAILED or whose outcome the exchange could not confirm.",
+            registry=registry,
+        )
+        self.order_latency = Histogram(
+            "ploy_order_latency_seconds",
+            "From persisting PENDING to the exchange's confirmation being recorded, seconds.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=registry,
+        )
+        self.exchange_errors = Counter(
+            "ploy_exchange_errors_total", "Transient exchange errors seen by the bot.", registry=registry
+        )
+        self.role_active = Gauge(
+            "ploy_role_active",
+            "1 while this process may trade (active and fenced), else 0.",
+            registry=registry,
+        )
+        self.epoch = Gauge(
+            "ploy_epoch", "The fencing epoch this process last saw for its bot.", registry=registry
+        )
+        self.pnl_usd = Gauge(
+            "ploy_pnl_usd", "Mark-to-market PnL derived from the ledger's fills, USD.", registry=registry
+        )
+        self.exposure_usd = Gauge(
+            "ploy_exposure_usd",
+            "Net USD paid into open positions, from the ledger's fills.",
+            registry=registry,
+        )
+        self.fenced_writes = Counter(
+            "ploy_fenced_writes_total",
+            "Order writes the database refused because the fence holds a newer epoch.",
+            registry=registry,
+        )
+        self.reconciled_orders = Counter(
+            "ploy_reconciled_orders_total",
+            "Unsettled orders of an earlier run settled on becoming active, by final status.",
+            ["status"],
+            registry=registry,
+        )
+        for reason in RejectReason:
+            self.orders_rejected.labels(reason=reason.value)

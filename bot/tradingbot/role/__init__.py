@@ -1,0 +1,1 @@
+"""Who may trade: standalone (always active) or the TradingBot's ``status.activeColor`` in a cluster."""
