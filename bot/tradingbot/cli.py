@@ -1,8 +1,134 @@
-"""Command line of the bot (``ploy-bot``)."""
+"""Command line of the bot (``ploy-bot``): run, migrate, check-config, version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Ploy trading bot.", no_args_is_help=False)
+from tradingbot.config.errors import ConfigError
+from tradingbot.config.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Ploy trading bot (Polymarket paper trading, fenced in PostgreSQL).", no_args_is_help=True
+)
+
+EXIT_CONFIG = 2
+DATABASE_URL_HELP = (
+    "PLOY_DATABASE_URL is not set: export the bot's PostgreSQL URL, "
+    "e.g. PLOY_DATABASE_URL=postgresql://ploy@localhost:5432/ploy (DATABASE_URL also works)"
+)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(f"config error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _dsn(settings: Settings) -> str:
+    from tradingbot.runtime import DatabaseUrlMissing, asyncpg_dsn
+
+    try:
+        return asyncpg_dsn(settings)
+    except DatabaseUrlMissing:
+        typer.echo(DATABASE_URL_HELP, err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="YAML config file (default: $PLOY_CONFIG, else the embedded replay config)."
+    ),
+]
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate", help="Apply migrations first (default: only when standalone)."
+        ),
+    ] = None,
+) -> None:
+    """Run the bot: standalone on the replay feed by default, or in-cluster per PLOY_* settings."""
+    import uvicorn
+
+    from tradingbot.app import create_app
+
+    settings = _settings(config)
+    dsn = _dsn(settings)
+    _logging()
+    if migrate if migrate is not None else settings.role == "standalone":
+        asyncio.run(_migrate(dsn))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            log_config=None,
+            access_log=False,
+        )
+    )
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+async def _migrate(dsn: str) -> list[int]:
+    import asyncpg
+    from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+    from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
+    from tradingbot.ledger.migrate import migrate as apply_migrations
+
+    log = logging.getLogger("tradingbot.migrate")
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(60),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        applied = await apply_migrations(conn)
+    finally:
+        await conn.close()
+    log.info("migrations applied: %s", applied or "none (schema up to date)")
+    return applied
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Apply the ledger's SQL migrations (idempotent; safe to run from several pods at once)."""
+    settings = _settings(config)
+    dsn = _dsn(settings)
+    _logging()
+    applied = asyncio.run(_migrate(dsn))
+    typer.echo(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(map(str, applied))}" if applied else "")
+    )
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="The YAML config file to validate.")]) -> None:
+    """Validate FILE (plus PLOY_* environment) and print `config ok` or the first problem."""
+    _settings(file)
+    typer.echo("config ok")
 
 
 @app.command()

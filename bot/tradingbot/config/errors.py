@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import ValidationError
 
 
@@ -15,9 +17,10 @@ _MESSAGES = {
 }
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _path(loc: tuple[int | str, ...], rename: Callable[[str], str]) -> str:
     out = ""
-    for part in loc:
+    for index, raw in enumerate(loc):
+        part = rename(raw) if index == 0 and isinstance(raw, str) else raw
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -25,10 +28,11 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """The first error of ``exc`` as ``path: problem`` (path in the YAML's own key names)."""
+def describe_validation_error(exc: ValidationError, rename: Callable[[str], str] = str) -> str:
+    """The first error of ``exc`` as ``path: problem``; ``rename`` maps the top-level key to the name
+    the person wrote (config file key or environment variable)."""
     first = exc.errors(include_url=False)[0]
     message = _MESSAGES.get(first["type"], first["msg"])
     message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
-    path = _path(tuple(first["loc"]))
+    path = _path(tuple(first["loc"]), rename)
     return f"{path}: {message}" if path else message

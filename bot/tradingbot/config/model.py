@@ -152,7 +152,7 @@ class TradingConfig(_Model):
     """The ``trading`` block: mode (only ``paper``), markets, strategy and risk limits."""
 
     mode: str
-    markets: tuple[MarketConfig, ...] = Field(min_length=1)
+    markets: tuple[MarketConfig, ...]
     strategy: StrategyConfig
     risk: RiskConfig
 
@@ -161,6 +161,16 @@ class TradingConfig(_Model):
     def _paper_only(cls, value: str) -> str:
         if value not in SUPPORTED_MODES:
             raise PydanticCustomError("mode", 'only "paper" is supported, got "{got}"', {"got": value})
+        return value
+
+    @field_validator("markets")
+    @classmethod
+    def _some_markets(cls, value: tuple[MarketConfig, ...]) -> tuple[MarketConfig, ...]:
+        if not value:
+            raise PydanticCustomError("markets_empty", "must list at least one market", {})
+        tokens = [token for market in value for token in market.tokens]
+        if len(set(tokens)) != len(tokens):
+            raise PydanticCustomError("markets_tokens", "a token id appears in more than one market", {})
         return value
 
     def market_of(self, token_id: str) -> MarketConfig | None:

@@ -23,8 +23,27 @@ from tradingbot.config.model import TradingConfig
 CONFIG_PATH_ENV = "PLOY_CONFIG"
 
 
-def _choices(*names: str) -> AliasChoices:
+def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+YAML_KEYS: dict[str, str] = {
+    "trading": "trading",
+    "feed": "feed",
+    "replaySpeed": "replay_speed",
+    "replayLoop": "replay_loop",
+    "polymarketWsUrl": "polymarket_ws_url",
+    "polymarketRestUrl": "polymarket_rest_url",
+    "role": "role",
+    "epoch": "epoch",
+    "botId": "bot_id",
+    "color": "color",
+    "httpHost": "http_host",
+    "httpPort": "http_port",
+    "shutdownGraceSeconds": "shutdown_grace_seconds",
+}
+"""Top-level keys of the YAML config file -> Settings field. Anything else in the file is an error;
+``PLOY_DATABASE_URL``, the TradingBot identity and the kubeconfig path come only from the environment."""
 
 
 class Settings(BaseSettings):
@@ -34,50 +53,40 @@ class Settings(BaseSettings):
     TradingBot ``tradingbot_namespace/tradingbot_name`` has ``status.activeColor == color``). When
     ``role`` is not given it is ``cluster`` if ``PLOY_TRADINGBOT_NAME`` is set, else ``standalone``.
     ``database_url`` comes only from the environment (``PLOY_DATABASE_URL`` or ``DATABASE_URL``): the
-    config file is a ConfigMap and must never hold a credential.
+    config file is a ConfigMap and must never hold a credential. Each field's environment variable is
+    its ``validation_alias``; ``YAML_KEYS`` names its key in the config file.
     """
 
-    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, validate_default=True)
+    model_config = SettingsConfigDict(
+        extra="forbid", case_sensitive=False, validate_default=True, populate_by_name=True
+    )
 
-    trading: TradingConfig = Field(validation_alias=_choices("PLOY_TRADING", "trading"))
+    trading: TradingConfig = Field(validation_alias=_env("PLOY_TRADING"))
     database_url: SecretStr | None = Field(
-        default=None, validation_alias=_choices("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
+        default=None, validation_alias=_env("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
     )
-    feed: Literal["replay", "polymarket-ws"] = Field(
-        default="replay", validation_alias=_choices("PLOY_FEED", "feed")
-    )
-    replay_speed: float = Field(
-        default=10.0, gt=0, validation_alias=_choices("PLOY_REPLAY_SPEED", "replaySpeed")
-    )
-    replay_loop: bool = Field(default=True, validation_alias=_choices("PLOY_REPLAY_LOOP", "replayLoop"))
+    feed: Literal["replay", "polymarket-ws"] = Field(default="replay", validation_alias=_env("PLOY_FEED"))
+    replay_speed: float = Field(default=10.0, gt=0, validation_alias=_env("PLOY_REPLAY_SPEED"))
+    replay_loop: bool = Field(default=True, validation_alias=_env("PLOY_REPLAY_LOOP"))
     polymarket_ws_url: str = Field(
         default="wss://ws-subscriptions-clob.polymarket.com/ws/market",
-        validation_alias=_choices("PLOY_POLYMARKET_WS_URL", "polymarketWsUrl"),
+        validation_alias=_env("PLOY_POLYMARKET_WS_URL"),
     )
     polymarket_rest_url: str = Field(
-        default="https://clob.polymarket.com",
-        validation_alias=_choices("PLOY_POLYMARKET_REST_URL", "polymarketRestUrl"),
+        default="https://clob.polymarket.com", validation_alias=_env("PLOY_POLYMARKET_REST_URL")
     )
-    role: Literal["standalone", "cluster"] | None = Field(
-        default=None, validation_alias=_choices("PLOY_ROLE", "role")
-    )
-    epoch: int = Field(default=1, ge=1, validation_alias=_choices("PLOY_EPOCH", "epoch"))
-    bot_id: str | None = Field(default=None, min_length=1, validation_alias=_choices("PLOY_BOT_ID", "botId"))
-    color: Literal["blue", "green"] | None = Field(
-        default=None, validation_alias=_choices("PLOY_COLOR", "color")
-    )
-    tradingbot_name: str | None = Field(default=None, validation_alias=_choices("PLOY_TRADINGBOT_NAME"))
-    tradingbot_namespace: str | None = Field(
-        default=None, validation_alias=_choices("PLOY_TRADINGBOT_NAMESPACE")
-    )
-    kubeconfig: Path | None = Field(default=None, validation_alias=_choices("PLOY_KUBECONFIG"))
-    http_host: str = Field(default="0.0.0.0", validation_alias=_choices("PLOY_HTTP_HOST", "httpHost"))
-    http_port: int = Field(
-        default=8080, ge=1, le=65535, validation_alias=_choices("PLOY_HTTP_PORT", "httpPort")
-    )
-    kill_switch: bool | None = Field(default=None, validation_alias=_choices("PLOY_KILL_SWITCH"))
+    role: Literal["standalone", "cluster"] | None = Field(default=None, validation_alias=_env("PLOY_ROLE"))
+    epoch: int = Field(default=1, ge=1, validation_alias=_env("PLOY_EPOCH"))
+    bot_id: str | None = Field(default=None, min_length=1, validation_alias=_env("PLOY_BOT_ID"))
+    color: Literal["blue", "green"] | None = Field(default=None, validation_alias=_env("PLOY_COLOR"))
+    tradingbot_name: str | None = Field(default=None, validation_alias=_env("PLOY_TRADINGBOT_NAME"))
+    tradingbot_namespace: str | None = Field(default=None, validation_alias=_env("PLOY_TRADINGBOT_NAMESPACE"))
+    kubeconfig: Path | None = Field(default=None, validation_alias=_env("PLOY_KUBECONFIG"))
+    http_host: str = Field(default="0.0.0.0", validation_alias=_env("PLOY_HTTP_HOST"))
+    http_port: int = Field(default=8080, ge=1, le=65535, validation_alias=_env("PLOY_HTTP_PORT"))
+    kill_switch: bool | None = Field(default=None, validation_alias=_env("PLOY_KILL_SWITCH"))
     shutdown_grace_seconds: float = Field(
-        default=20.0, gt=0, validation_alias=_choices("PLOY_SHUTDOWN_GRACE_SECONDS", "shutdownGraceSeconds")
+        default=20.0, gt=0, validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS")
     )
 
     @classmethod
@@ -165,7 +174,28 @@ def load_settings(config_path: Path | None = None) -> Settings:
         data = parse_config_text(default_config_text(), source="embedded default config")
     else:
         data = read_config_file(config_path)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in YAML_KEYS:
+            raise ConfigError(f"{key}: unknown field (check the spelling)")
+        kwargs[YAML_KEYS[key]] = value
     try:
-        return Settings(**data)
+        return Settings(**kwargs)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        raise ConfigError(describe_validation_error(exc, _source_name)) from None
+
+
+def _source_name(name: str) -> str:
+    """Name a top-level error location as the person wrote it: the environment variable if it is set,
+    else the config file's key."""
+    to_yaml = {field: key for key, field in YAML_KEYS.items()}
+    for field_name, info in Settings.model_fields.items():
+        choices = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        env_names = [c for c in choices if isinstance(c, str)]
+        if name != field_name and name not in env_names:
+            continue
+        for env_name in env_names:
+            if env_name in os.environ:
+                return env_name
+        return to_yaml.get(field_name, env_names[0] if env_names else name)
+    return name

@@ -1,0 +1,156 @@
+"""The bot's HTTP surface: health probes, Prometheus metrics and read-only ledger views.
+
+``create_app(settings)`` builds the FastAPI app; its lifespan starts the runtime (pool, feed, role,
+trader) and stops it gracefully on shutdown (uvicorn turns SIGTERM into that shutdown).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tradingbot import __version__
+from tradingbot.config.settings import Settings
+from tradingbot.health import (
+    CheckResult,
+    breaker_check,
+    config_check,
+    database_check,
+    market_data_check,
+    run_checks,
+    schema_check,
+)
+from tradingbot.ledger.migrate import expected_version
+from tradingbot.runtime import Overrides, Runtime, start_runtime, stop_runtime
+
+CHECK_TIMEOUT_S = 1.0
+"""Upper bound of one readiness check; kubelet probes default to a 1 s timeout."""
+
+
+def _runtime(request: Request) -> Runtime:
+    return cast(Runtime, request.app.state.runtime)
+
+
+async def _checks(rt: Runtime) -> list[CheckResult]:
+    return await run_checks(
+        {
+            "database": database_check(rt.pool),
+            "schema": schema_check(rt.pool, expected_version()),
+            "market_data": market_data_check(
+                rt.feed.last_message_age_s, rt.settings.trading.risk.max_data_age_seconds
+            ),
+            "circuit_breaker": breaker_check(lambda: rt.breaker_open),
+            "config": config_check(),
+        },
+        CHECK_TIMEOUT_S,
+    )
+
+
+def _checks_json(results: list[CheckResult]) -> dict[str, Any]:
+    return {r.name: r.as_json() for r in results}
+
+
+def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
+    """The bot's FastAPI app for validated ``settings``; resources live only inside its lifespan.
+
+    Endpoints: ``/health/live`` (never touches the database), ``/health/ready`` (503 unless every
+    check passes), ``/health``, ``/metrics``, ``/positions``, ``/orders``.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, overrides)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(title="ploy-bot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        """Answering at all proves the event loop runs; deliberately no dependency is consulted."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready")
+    async def ready(request: Request) -> JSONResponse:
+        results = await _checks(_runtime(request))
+        ok = all(r.ok for r in results)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": _checks_json(results)},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/health")
+    async def health(request: Request) -> JSONResponse:
+        rt = _runtime(request)
+        results = await _checks(rt)
+        ok = all(r.ok for r in results)
+        return JSONResponse(
+            {
+                "status": "ok" if ok else "degraded",
+                "version": __version__,
+                "uptime_seconds": round(time.monotonic() - rt.started_monotonic, 3),
+                "bot_id": rt.settings.effective_bot_id,
+                "role": {
+                    "mode": rt.settings.role,
+                    "color": rt.settings.color,
+                    "state": rt.role.state.value,
+                    "trading": rt.trader.epoch is not None,
+                },
+                "epoch": rt.role.epoch,
+                "checks": _checks_json(results),
+            },
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(_runtime(request).registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/positions")
+    async def positions(request: Request) -> dict[str, Any]:
+        rt = _runtime(request)
+        rows = await rt.ledger.positions()
+        valuation = await rt.trader.valuation()
+        return {
+            "positions": [
+                {"token_id": p.token_id, "shares": str(p.shares), "cost_usd": str(p.cost_usd)} for p in rows
+            ],
+            "value_usd": str(valuation.value_usd),
+            "pnl_usd": str(valuation.pnl_usd),
+            "exposure_usd": str(valuation.exposure_usd),
+        }
+
+    @app.get("/orders")
+    async def orders(request: Request, limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+        rt = _runtime(request)
+        rows = await rt.ledger.recent_orders(limit)
+        return {
+            "orders": [
+                {
+                    "client_order_id": o.request.client_order_id,
+                    "market": o.market,
+                    "token_id": o.request.token_id,
+                    "side": o.request.side.value,
+                    "price": str(o.request.price),
+                    "size": str(o.request.size),
+                    "time_in_force": o.request.time_in_force.value,
+                    "status": o.status.value,
+                    "reason": o.reason,
+                    "epoch": o.epoch,
+                    "created_at": o.created_at.isoformat(),
+                    "updated_at": o.updated_at.isoformat(),
+                }
+                for o in rows
+            ]
+        }
+
+    return app

@@ -1,0 +1,194 @@
+"""Builds and tears down the bot's long-lived resources (pool, feed, exchange, trader, role).
+
+Used by the FastAPI lifespan; nothing here runs at import time. Tests may inject a feed and an
+exchange (e.g. a counting wrapper around the paper exchange) through ``Overrides``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry, Gauge
+
+from tradingbot import __version__
+from tradingbot.config.settings import Settings
+from tradingbot.exchange.base import Exchange
+from tradingbot.execution import OrderFlow
+from tradingbot.ledger.dsn import mask_dsn
+from tradingbot.ledger.store import Ledger
+from tradingbot.market.feed import MarketFeed
+from tradingbot.market.metrics import MarketMetrics
+from tradingbot.metrics import BotMetrics
+from tradingbot.role.controller import RoleController
+from tradingbot.trader import Trader
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUrlMissing(RuntimeError):
+    """Neither ``PLOY_DATABASE_URL`` nor ``DATABASE_URL`` is set."""
+
+
+def asyncpg_dsn(settings: Settings) -> str:
+    """The database URL in the form asyncpg accepts (``postgresql://``). Raises ``DatabaseUrlMissing``."""
+    if settings.database_url is None:
+        raise DatabaseUrlMissing("PLOY_DATABASE_URL is not set")
+    url = settings.database_url.get_secret_value()
+    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
+        if url.startswith(prefix):
+            url = "postgresql://" + url[len(prefix) :]
+    return url
+
+
+@dataclass
+class Overrides:
+    """Test seams: a feed and/or exchange to use instead of the ones the settings describe."""
+
+    feed: MarketFeed | None = None
+    exchange: Exchange | None = None
+
+
+@dataclass
+class Runtime:
+    """Everything the endpoints read, plus what shutdown must stop."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    metrics: BotMetrics
+    pool: asyncpg.Pool
+    ledger: Ledger
+    feed: MarketFeed
+    exchange: Exchange
+    flow: OrderFlow
+    trader: Trader
+    role: RoleController
+    started_monotonic: float = field(default_factory=time.monotonic)
+    stop_feed: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
+
+    @property
+    def breaker_open(self) -> bool:
+        """Whether the exchange's circuit breaker is open (False for exchanges without one)."""
+        return bool(getattr(self.exchange, "breaker_open", False))
+
+
+def _build_feed(
+    settings: Settings, market_metrics: MarketMetrics, stack: contextlib.AsyncExitStack
+) -> MarketFeed:
+    if settings.feed == "replay":
+        from tradingbot.market.replay import ReplayFeed
+
+        return ReplayFeed(speed=settings.replay_speed, loop=settings.replay_loop, metrics=market_metrics)
+    from tradingbot.market.rest import RestBookClient
+    from tradingbot.market.ws import PolymarketWsFeed
+
+    http = httpx.AsyncClient(timeout=10.0)
+    stack.push_async_callback(http.aclose)
+    markets = settings.trading.markets
+    return PolymarketWsFeed(
+        settings.polymarket_ws_url,
+        [token for market in markets for token in market.tokens],
+        RestBookClient(http, settings.polymarket_rest_url),
+        complements=[(m.yes_token, m.no_token) for m in markets],
+        metrics=market_metrics,
+    )
+
+
+def _build_exchange(settings: Settings, feed: MarketFeed) -> Exchange:
+    from tradingbot.exchange.paper import PaperExchange
+    from tradingbot.exchange.resilient import ResilientExchange
+
+    # One paper venue for all markets; Polymarket's fee rate is per market, the paper venue takes the
+    # highest configured one so simulated fees are never understated.
+    fee_rate = max((m.fee_rate for m in settings.trading.markets), default=Decimal(0))
+    return ResilientExchange(PaperExchange(feed.book, fee_rate))
+
+
+async def start_runtime(settings: Settings, overrides: Overrides | None = None) -> Runtime:
+    """Create the pool, feed, exchange, trader and role; start the feed and role tasks.
+
+    The pool connects lazily (``min_size=0``), so a database that is down at startup makes the bot
+    not ready instead of not starting. Raises ``DatabaseUrlMissing``.
+    """
+    overrides = overrides or Overrides()
+    dsn = asyncpg_dsn(settings)
+    log.info(
+        "ploy-bot %s starting: role=%s bot=%s feed=%s database=%s",
+        __version__,
+        settings.role,
+        settings.effective_bot_id,
+        settings.feed,
+        mask_dsn(dsn),
+    )
+    stack = contextlib.AsyncExitStack()
+    registry = CollectorRegistry()
+    metrics = BotMetrics(registry)
+    feed = overrides.feed or _build_feed(settings, MarketMetrics(registry), stack)
+    exchange = overrides.exchange or _build_exchange(settings, feed)
+    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=10, command_timeout=10, timeout=5)
+    ledger = Ledger(pool, settings.effective_bot_id)
+    flow = OrderFlow(ledger, exchange, metrics)
+    trader = Trader(settings.trading, feed, flow, metrics)
+    role = RoleController(flow, trader, metrics)
+    trader.set_fenced_listener(role.on_fenced)
+    feed.subscribe(trader.on_book)
+    age = Gauge(
+        "ploy_market_data_age_seconds",
+        "Seconds since the last market-data message (NaN before the first).",
+        registry=registry,
+    )
+    age.set_function(lambda: _age_or_nan(feed))
+    runtime = Runtime(settings, registry, metrics, pool, ledger, feed, exchange, flow, trader, role)
+    runtime.closers.append(stack)
+    runtime.tasks.append(asyncio.create_task(feed.run(runtime.stop_feed), name="market-feed"))
+    if settings.role == "standalone":
+        await role.observe(True, settings.epoch)
+    else:
+        runtime.tasks.append(asyncio.create_task(_watch_role(settings, role, stack), name="role-watch"))
+    return runtime
+
+
+def _age_or_nan(feed: MarketFeed) -> float:
+    age = feed.last_message_age_s()
+    return float("nan") if age is None else age
+
+
+async def _watch_role(settings: Settings, role: RoleController, stack: contextlib.AsyncExitStack) -> None:
+    from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
+
+    assert settings.tradingbot_namespace and settings.tradingbot_name and settings.color
+    api = await api_client(settings.kubeconfig)
+    stack.push_async_callback(api.close)
+    await watch_tradingbot(
+        api, settings.tradingbot_namespace, settings.tradingbot_name, settings.color, role.observe
+    )
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    """Graceful stop within ``settings.shutdown_grace_seconds``: refuse new orders, let passes in flight
+    record their results, stop the role and feed, close the pool."""
+    grace = runtime.settings.shutdown_grace_seconds
+    deadline = time.monotonic() + grace
+    await runtime.trader.stop(timeout_s=grace * 0.6)
+    await runtime.role.close()
+    runtime.stop_feed.set()
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=max(0.1, deadline - time.monotonic()))
+    for stack in runtime.closers:
+        await stack.aclose()
+    try:
+        await asyncio.wait_for(runtime.pool.close(), timeout=max(0.5, deadline - time.monotonic()))
+    except TimeoutError:
+        runtime.pool.terminate()
+    log.info("ploy-bot stopped")

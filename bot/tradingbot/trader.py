@@ -1,0 +1,205 @@
+"""The trader loop: book update -> complete-set strategy -> risk gate -> both legs (FOK) via the ledger.
+
+Trading needs a grant: ``activate(epoch)`` after the fence was raised and older orders reconciled,
+``deactivate()`` (synchronous, immediate) when the role is lost or a write was fenced off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from tradingbot.config.model import MarketConfig, TradingConfig
+from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
+from tradingbot.execution import OrderFlow
+from tradingbot.ledger.fence import FencedError
+from tradingbot.market.feed import MarketFeed
+from tradingbot.metrics import BotMetrics
+from tradingbot.portfolio import Valuation, value_positions
+from tradingbot.risk import ProposedOrder, RiskLimits, RiskState, check
+from tradingbot.strategy.complete_set import Opportunity, evaluate
+
+log = logging.getLogger(__name__)
+
+
+def _utc_midnight() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Trader:
+    """Trades the configured markets on book updates while it holds an epoch grant.
+
+    At most one evaluation runs per market at a time; updates arriving meanwhile trigger one more pass.
+    ``on_fenced`` is called (once per fenced write) so the role logic can react.
+    """
+
+    def __init__(
+        self,
+        trading: TradingConfig,
+        feed: MarketFeed,
+        flow: OrderFlow,
+        metrics: BotMetrics,
+        on_fenced: Callable[[FencedError], None] | None = None,
+    ) -> None:
+        self.trading = trading
+        self.feed = feed
+        self.flow = flow
+        self.metrics = metrics
+        self.limits = RiskLimits.from_config(trading.risk, trading.strategy)
+        self._on_fenced = on_fenced
+        self._epoch: int | None = None
+        self._accepting = True
+        self._dirty: set[str] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def set_fenced_listener(self, listener: Callable[[FencedError], None]) -> None:
+        """Call ``listener`` whenever an order write is fenced off (after trading was disabled)."""
+        self._on_fenced = listener
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch this trader may write under, None while it may not trade."""
+        return self._epoch if self._accepting else None
+
+    def activate(self, epoch: int) -> None:
+        """Allow trading under ``epoch`` (call only after raising the fence and reconciling)."""
+        self._epoch = epoch
+        self.metrics.role_active.set(1 if self._accepting else 0)
+        log.info("trading enabled under epoch %d", epoch)
+        for market in self.trading.markets:
+            self._schedule(market)
+
+    def deactivate(self, reason: str = "role lost") -> None:
+        """Stop placing orders at once; legs already at the exchange are still recorded if permitted."""
+        if self._epoch is not None:
+            log.warning("trading disabled (epoch %d): %s", self._epoch, reason)
+        self._epoch = None
+        self.metrics.role_active.set(0)
+
+    def on_book(self, asset_id: str) -> None:
+        """Feed listener: the book of ``asset_id`` changed."""
+        market = self.trading.market_of(asset_id)
+        if market is not None:
+            self._schedule(market)
+
+    def _schedule(self, market: MarketConfig) -> None:
+        if self.epoch is None:
+            return
+        self._dirty.add(market.condition_id)
+        task = self._tasks.get(market.condition_id)
+        if task is None or task.done():
+            self._tasks[market.condition_id] = asyncio.create_task(
+                self._run_market(market), name=f"trade-{market.condition_id[:10]}"
+            )
+
+    async def _run_market(self, market: MarketConfig) -> None:
+        while market.condition_id in self._dirty and self.epoch is not None:
+            self._dirty.discard(market.condition_id)
+            try:
+                await self.trade_once(market)
+            except FencedError as exc:
+                self.deactivate(f"fenced: {exc}")
+                if self._on_fenced is not None:
+                    self._on_fenced(exc)
+            except Exception:
+                log.exception("trading pass for market %s failed", market.condition_id)
+
+    async def valuation(self, since: datetime | None = None) -> Valuation:
+        """Value the ledger's positions (optionally only fills since ``since``) at the current best bids."""
+        positions = await self.flow.ledger.positions(since)
+        marks: dict[str, Decimal] = {}
+        for position in positions:
+            book = self.feed.book(position.token_id)
+            bid = book.best_bid() if book is not None else None
+            if bid is not None:
+                marks[position.token_id] = bid.price
+        return value_positions(positions, self.trading.markets, marks)
+
+    async def trade_once(self, market: MarketConfig) -> list[OrderResult]:
+        """One pass over ``market``: evaluate, gate, place the YES leg then the NO leg (both FOK).
+
+        Returns the leg results (empty when nothing was placed). Raises ``FencedError``.
+        """
+        epoch = self.epoch
+        if epoch is None:
+            return []
+        yes_book, no_book = self.feed.book(market.yes_token), self.feed.book(market.no_token)
+        if yes_book is None or no_book is None:
+            return []
+        strategy = self.trading.strategy
+        opportunity = evaluate(yes_book, no_book, strategy.max_order_size, strategy.min_edge, market.fee_rate)
+        if opportunity is None:
+            return []
+        total = await self.valuation()
+        today = await self.valuation(_utc_midnight())
+        self.metrics.pnl_usd.set(float(total.pnl_usd))
+        self.metrics.exposure_usd.set(float(total.exposure_usd))
+        state = RiskState(total.exposure_usd, today.pnl_usd, self.feed.last_message_age_s())
+        reason = check(
+            self.limits, state, ProposedOrder(opportunity.size, opportunity.cost_usd + opportunity.fees_usd)
+        )
+        if reason is not None:
+            self.metrics.orders_rejected.labels(reason=reason.value).inc()
+            log.debug("opportunity on %s refused by risk gate: %s", market.condition_id, reason.value)
+            return []
+        return await self._place_legs(epoch, market, opportunity)
+
+    async def _place_legs(
+        self, epoch: int, market: MarketConfig, opportunity: Opportunity
+    ) -> list[OrderResult]:
+        results: list[OrderResult] = []
+        legs = (
+            (market.yes_token, opportunity.yes_price_limit),
+            (market.no_token, opportunity.no_price_limit),
+        )
+        for token, limit in legs:
+            if self.epoch != epoch:
+                break
+            req = OrderRequest(
+                client_order_id=f"e{epoch}-{uuid.uuid4().hex}",
+                token_id=token,
+                side=Side.BUY,
+                price=limit,
+                size=opportunity.size,
+                time_in_force=TimeInForce.FOK,
+            )
+            result = await self.flow.submit(epoch, market.condition_id, req)
+            results.append(result)
+            if result.status is not OrderStatus.FILLED:
+                if len(results) == 2:
+                    log.warning(
+                        "NO leg %s did not fill (%s): YES leg is unhedged", req.client_order_id, result.status
+                    )
+                break
+        if len(results) == 2 and all(r.status is OrderStatus.FILLED for r in results):
+            log.info(
+                "bought %s complete sets on %s (edge %s)",
+                opportunity.size,
+                market.condition_id,
+                opportunity.edge,
+            )
+        total = await self.valuation()
+        self.metrics.pnl_usd.set(float(total.pnl_usd))
+        self.metrics.exposure_usd.set(float(total.exposure_usd))
+        return results
+
+    async def stop(self, timeout_s: float) -> None:
+        """Refuse new orders, then wait up to ``timeout_s`` for passes in flight (an order already sent to
+        the exchange is recorded before its pass ends); passes still running after that are cancelled
+        and left for reconciliation."""
+        self._accepting = False
+        self.metrics.role_active.set(0)
+        pending = [t for t in self._tasks.values() if not t.done()]
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
