@@ -92,7 +92,9 @@ class ResilientExchange:
     async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s),
+            wait=wait_exponential_jitter(
+                multiplier=self.backoff_initial_s, max=self.backoff_max_s, jitter=self.backoff_initial_s
+            ),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )

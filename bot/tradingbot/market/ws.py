@@ -153,7 +153,9 @@ class PolymarketWsFeed:
         retrying = AsyncRetrying(
             sleep=sleep,
             stop=_StopWhenSet(stop),
-            wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s),
+            wait=wait_exponential_jitter(
+                multiplier=self.backoff_initial_s, max=self.backoff_max_s, jitter=self.backoff_initial_s
+            ),
             retry=retry_if_exception_type(_CONNECT_ERRORS),
             reraise=False,
             retry_error_callback=lambda _state: None,
