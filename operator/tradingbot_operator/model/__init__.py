@@ -1,0 +1,61 @@
+"""The TradingBot resource (``ploy.dev/v1alpha1``) as pydantic models: the one source of the CRD schema."""
+
+from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult
+from tradingbot_operator.model.spec import (
+    DatabaseSpec,
+    MarketSpec,
+    MigrationSpec,
+    PodTemplateSpec,
+    RiskSpec,
+    RolloutSpec,
+    SecretKeyRef,
+    StrategySpec,
+    TradingBotSpec,
+    TradingSpec,
+)
+from tradingbot_operator.model.status import (
+    Condition,
+    HandledActions,
+    LastRollout,
+    RolloutProgress,
+    Standby,
+    TradingBotStatus,
+)
+
+GROUP = "ploy.dev"
+VERSION = "v1alpha1"
+KIND = "TradingBot"
+PLURAL = "tradingbots"
+SINGULAR = "tradingbot"
+SHORT_NAMES = ("tb",)
+CATEGORIES = ("ploy", "all")
+
+__all__ = [
+    "CATEGORIES",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "VERSION",
+    "Color",
+    "Condition",
+    "ConditionType",
+    "DatabaseSpec",
+    "HandledActions",
+    "LastRollout",
+    "MarketSpec",
+    "MigrationSpec",
+    "Phase",
+    "PodTemplateSpec",
+    "RiskSpec",
+    "RolloutProgress",
+    "RolloutResult",
+    "RolloutSpec",
+    "SecretKeyRef",
+    "Standby",
+    "StrategySpec",
+    "TradingBotSpec",
+    "TradingBotStatus",
+    "TradingSpec",
+]

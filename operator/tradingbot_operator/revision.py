@@ -1,0 +1,62 @@
+"""Revision and config hashing (pure): what makes two TradingBot specs the same bot.
+
+A **revision** is a hash of everything that changes the bot's behaviour: the image, the rendered
+trading config, the pod template and the database Secret reference (it becomes the pod's
+``PLOY_DATABASE_URL``). ``replicas``, ``paused`` and ``rollout`` are NOT part of it: changing them
+never starts a rollout (replicas are scaled in place). Hashes are the first 10 hex digits of SHA-256
+over a canonical JSON encoding, so they are stable across processes and Python versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from tradingbot_operator.model import TradingBotSpec
+
+HASH_LENGTH = 10
+# Bumped only when the hash inputs change on purpose (that rolls out every bot once).
+REVISION_SCHEME = "ploy-revision-v1"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
+
+
+def trading_config(spec: TradingBotSpec) -> dict[str, Any]:
+    """The bot's config file content as a mapping: ``{"trading": <spec.trading, camelCase>}``.
+
+    Decimals stay the strings the user wrote (``"0.01"``); defaults are filled in, so the bot sees
+    every value explicitly. The shape is the one ``tradingbot.config.settings`` reads.
+    """
+    return {"trading": spec.trading.model_dump(mode="json", by_alias=True, exclude_none=True)}
+
+
+def render_config(spec: TradingBotSpec) -> str:
+    """The YAML text of the bot's config file (key ``config.yaml`` of the hashed ConfigMap)."""
+    return yaml.safe_dump(trading_config(spec), sort_keys=False, allow_unicode=True, width=1000)
+
+
+def config_hash(spec: TradingBotSpec) -> str:
+    """10 hex digits naming the immutable ConfigMap ``<name>-config-<hash>`` that holds the config."""
+    return _short_hash(render_config(spec))
+
+
+def revision_inputs(spec: TradingBotSpec) -> dict[str, Any]:
+    """The values the revision hashes (for debugging: ``ploy`` can print why two revisions differ)."""
+    return {
+        "scheme": REVISION_SCHEME,
+        "image": spec.image,
+        "config": render_config(spec),
+        "podTemplate": spec.pod_template.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "database": spec.database.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def revision(spec: TradingBotSpec) -> str:
+    """The spec's revision: 10 lowercase hex digits, equal for specs that run the same bot."""
+    canonical = json.dumps(revision_inputs(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _short_hash(canonical)
