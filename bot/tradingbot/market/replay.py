@@ -128,6 +128,8 @@ class ReplayFeed:
                     if stop.is_set():
                         return
                     await self._pause(prev_ts, step.timestamp_ms, stop)
+                    if stop.is_set():
+                        return
                     prev_ts = step.timestamp_ms if step.timestamp_ms is not None else prev_ts
                     await self.play_step(step)
             self.passes += 1

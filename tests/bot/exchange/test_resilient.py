@@ -52,13 +52,16 @@ def _req(cid: str = "o1") -> OrderRequest:
     return OrderRequest(cid, "yes", Side.BUY, D("0.40"), D("10"), TimeInForce.FOK)
 
 
-def _resilient(inner: FlakyExchange, **kw: float) -> ResilientExchange:
-    opts: dict[str, float] = {"backoff_initial_s": 0.001, "backoff_max_s": 0.01, **kw}
+def _resilient(
+    inner: FlakyExchange, *, attempts: int = 3, failure_threshold: int = 5, reset_timeout_s: float = 30.0
+) -> ResilientExchange:
     return ResilientExchange(
         inner,
-        attempts=int(opts.pop("attempts", 3)),
-        failure_threshold=int(opts.pop("failure_threshold", 5)),
-        **opts,
+        attempts=attempts,
+        failure_threshold=failure_threshold,
+        reset_timeout_s=reset_timeout_s,
+        backoff_initial_s=0.001,
+        backoff_max_s=0.01,
     )
 
 

@@ -1,0 +1,253 @@
+"""PolymarketWsFeed against a real local WebSocket server replaying the recorded burst.
+
+The server (the ``websockets`` library's own server on 127.0.0.1) speaks the market-channel
+protocol as documented: it expects the subscription message, answers ``PING`` with ``PONG`` and
+pushes recorded frames. Its plain-HTTP side serves ``GET /book`` for the REST resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal as D
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from tests.bot.market.recordings import BURST_MARKET, TOKEN_A, TOKEN_B, levels, raw
+from tradingbot.market.metrics import MarketMetrics
+from tradingbot.market.rest import RestBookClient
+from tradingbot.market.store import MarketParams
+from tradingbot.market.ws import PolymarketWsFeed
+
+BURST = raw("ws_market_burst.json")
+REST_BOOK = raw("rest_book_empty_ask.json")[0]
+
+Script = Callable[[int], Iterable[str | None]]
+"""Frames to push on the n-th connection (1-based); None means: drop the connection now."""
+
+
+@dataclass
+class MarketServer:
+    script: Script
+    answer_pings: bool = True
+    subscriptions: list[Any] = field(default_factory=list)
+    pings: int = 0
+    pinged: asyncio.Event = field(default_factory=asyncio.Event)
+    book_requests: list[str] = field(default_factory=list)
+    connections: int = 0
+    server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = next(iter(self.server.sockets)).getsockname()[:2]
+        return f"ws://{host}:{port}/ws/market"
+
+    @property
+    def http_url(self) -> str:
+        return self.url.replace("ws://", "http://").removesuffix("/ws/market")
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        if not request.path.startswith("/book"):
+            return None
+        token = httpx.URL(request.path).params.get("token_id", "")
+        self.book_requests.append(token)
+        if token != REST_BOOK["asset_id"]:
+            return conn.respond(404, "not found\n")
+        resp = conn.respond(200, json.dumps(REST_BOOK))
+        resp.headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(resp.body))})
+        return resp
+
+    async def handler(self, conn: ServerConnection) -> None:
+        self.connections += 1
+        n = self.connections
+        self.subscriptions.append(json.loads(await conn.recv()))
+        pinger = asyncio.create_task(self._pongs(conn))
+        try:
+            for frame in self.script(n):
+                if frame is None:
+                    conn.transport.abort()  # an unclean drop, as a network failure would be
+                    return
+                await conn.send(frame)
+            await conn.wait_closed()
+        finally:
+            pinger.cancel()
+
+    async def _pongs(self, conn: ServerConnection) -> None:
+        with contextlib.suppress(Exception):
+            async for msg in conn:
+                if msg == "PING":
+                    self.pings += 1
+                    self.pinged.set()
+                    if self.answer_pings:
+                        await conn.send("PONG")
+
+
+@contextlib.asynccontextmanager
+async def market_server(script: Script, *, answer_pings: bool = True) -> AsyncIterator[MarketServer]:
+    ms = MarketServer(script, answer_pings)
+    async with serve(ms.handler, "127.0.0.1", 0, process_request=ms.process_request) as server:
+        ms.server = server
+        yield ms
+
+
+def _feed(
+    ms: MarketServer,
+    http: httpx.AsyncClient,
+    registry: CollectorRegistry,
+    *,
+    ping_interval_s: float = 10.0,
+    stale_after_s: float = 30.0,
+    idle_flush_s: float = 1.0,
+) -> PolymarketWsFeed:
+    return PolymarketWsFeed(
+        ms.url,
+        [TOKEN_A, TOKEN_B],
+        RestBookClient(http, ms.http_url),
+        market_params={BURST_MARKET: MarketParams(D(5), False)},
+        metrics=MarketMetrics(registry),
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+        ping_interval_s=ping_interval_s,
+        stale_after_s=stale_after_s,
+        idle_flush_s=idle_flush_s,
+    )
+
+
+def _final_book_reached(feed: PolymarketWsFeed) -> bool:
+    book = feed.book(TOKEN_A)
+    final = BURST[-1]
+    return (
+        book is not None
+        and book.timestamp_ms == int(final["timestamp"])
+        and [(lvl.price, lvl.size) for lvl in book.bids()[::-1]] == levels(final["bids"])
+        and [(lvl.price, lvl.size) for lvl in book.asks()[::-1]] == levels(final["asks"])
+    )
+
+
+async def _run_until(feed: PolymarketWsFeed, done: Callable[[], bool], *also: asyncio.Event) -> None:
+    """Run the feed until ``done()`` holds after a book change and every event in ``also`` is set."""
+    stop = asyncio.Event()
+    reached = asyncio.Event()
+
+    async def wait_all() -> None:
+        await reached.wait()
+        for event in also:
+            await event.wait()
+        stop.set()
+
+    def check(_asset_id: str) -> None:
+        if done():
+            reached.set()
+
+    feed.subscribe(check)
+    task = asyncio.create_task(feed.run(stop))
+    try:
+        await asyncio.wait_for(wait_all(), 20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_subscribes_heartbeats_survives_a_drop_and_rebuilds_the_book() -> None:
+    def script(n: int) -> Iterable[str | None]:
+        yield json.dumps([BURST[0]])  # the initial dump comes as an array
+        if n == 1:
+            yield from (json.dumps(m) for m in BURST[1:20])
+            yield None
+            return
+        yield "this is not json"
+        yield json.dumps({"event_type": "price_change", "market": BURST_MARKET})
+        for msg in BURST[1:]:
+            yield json.dumps(msg)
+
+    registry = CollectorRegistry()
+    async with market_server(script) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry, ping_interval_s=0.05)
+        await _run_until(feed, lambda: _final_book_reached(feed), ms.pinged)
+
+    assert ms.connections == 2 and feed.connections == 2
+    assert ms.subscriptions == [{"assets_ids": [TOKEN_A, TOKEN_B], "type": "market"}] * 2
+    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 1
+    assert (
+        registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": "invalid_json"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": "invalid_fields"})
+        == 1
+    )
+    counts = feed.store.check_counts()
+    assert counts.hash_mismatch == 0 and counts.top_mismatch == 0 and counts.hash_match > 0
+    assert ms.book_requests == []  # nothing needed healing
+    book_b = feed.book(TOKEN_B)
+    assert book_b is not None and book_b.best_bid() is not None
+
+
+async def test_a_gap_is_healed_from_rest_book() -> None:
+    token = REST_BOOK["asset_id"]
+    delta = {
+        "event_type": "price_change",
+        "market": REST_BOOK["market"],
+        "timestamp": str(int(REST_BOOK["timestamp"]) + 1),
+        "price_changes": [{"asset_id": token, "price": "0.003", "size": "10", "side": "BUY"}],
+    }
+
+    def script(_n: int) -> Iterable[str | None]:
+        yield json.dumps(delta)  # a delta for a book we never got: a gap
+
+    registry = CollectorRegistry()
+    async with market_server(script) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry)
+        await _run_until(feed, lambda: feed.book(token) is not None)
+
+    assert ms.book_requests == [token]
+    book = feed.book(token)
+    assert book is not None and book.best_ask() is None and book.neg_risk is True
+    assert [(lvl.price, lvl.size) for lvl in book.bids()] == [
+        (D("0.002"), D("6.99")),
+        (D("0.001"), D("667.12")),
+    ]
+    assert registry.get_sample_value("tradingbot_market_book_resyncs_total", {"reason": "gap"}) == 1
+    assert (
+        registry.get_sample_value("tradingbot_market_book_checks_total", {"check": "hash", "result": "match"})
+        == 1
+    )
+
+
+async def test_a_silent_connection_is_detected_as_stale_and_replaced() -> None:
+    def script(_n: int) -> Iterable[str | None]:
+        yield json.dumps([BURST[0]])
+
+    registry = CollectorRegistry()
+    async with market_server(script, answer_pings=False) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry, ping_interval_s=0.05, stale_after_s=0.3, idle_flush_s=0.05)
+        await _run_until(feed, lambda: feed.connections >= 2 and feed.book(TOKEN_A) is not None, ms.pinged)
+    assert ms.connections >= 2 and ms.pings > 0
+    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == feed.connections - 1
+
+
+async def test_unreachable_server_is_retried_until_stopped() -> None:
+    feed = PolymarketWsFeed(
+        "ws://127.0.0.1:9/ws/market", [TOKEN_A], None, backoff_initial_s=0.01, backoff_max_s=0.02
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(feed.run(stop))
+    await asyncio.sleep(0.2)
+    assert not task.done() and feed.connections == 0
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+def test_requires_assets() -> None:
+    with pytest.raises(ValueError, match="asset_ids"):
+        PolymarketWsFeed("ws://x", [], None)
