@@ -1,8 +1,13 @@
-"""Command line of the operator (``ploy-operator``)."""
+"""Command line of the operator (``ploy-operator``): ``run`` and ``version``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
 
 import typer
 
-app = typer.Typer(help="Ploy TradingBot operator.", no_args_is_help=False)
+app = typer.Typer(help="Ploy TradingBot operator.", no_args_is_help=True)
 
 
 @app.command()
@@ -11,6 +16,42 @@ def version() -> None:
     from tradingbot_operator import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def run(
+    namespace: list[str] = typer.Option(  # noqa: B008 - typer declares options this way
+        [], "--namespace", "-n", help="Watch only this namespace (repeatable)."
+    ),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Watch the whole cluster."),
+    peering: str | None = typer.Option(
+        None, "--peering", help="KopfPeering name for leader handover between replicas; none: standalone."
+    ),
+    priority: int = typer.Option(0, "--priority", help="Peering priority (higher wins)."),
+    metrics_port: int = typer.Option(8000, "--metrics-port", help="Port of /metrics (0 disables it)."),
+    liveness: str | None = typer.Option(
+        None, "--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Run the operator until SIGTERM/SIGINT."""
+    from tradingbot_operator.main import RunOptions, run_operator
+
+    if namespace and all_namespaces:
+        raise typer.BadParameter("use either --namespace or --all-namespaces")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = RunOptions(
+        namespaces=tuple(namespace),
+        all_namespaces=not namespace,
+        peering=peering,
+        priority=priority,
+        metrics_port=metrics_port,
+        liveness=liveness,
+    )
+    asyncio.run(run_operator(options))
 
 
 def main() -> None:

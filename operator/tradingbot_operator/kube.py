@@ -1,0 +1,361 @@
+"""All Kubernetes I/O of the operator, on the official client's asyncio API (``kubernetes.aio``).
+
+One :class:`Kube` per process wraps a ``kubernetes.aio.client.ApiClient`` (authentication, TLS,
+connection pool, retries of idempotent requests). Requests go through the client's own request
+serialiser with plain JSON bodies: the children are built as wire-shaped mappings by the pure
+:mod:`tradingbot_operator.children`, so what is compared is exactly what is sent.
+
+Three jobs:
+
+* :meth:`Kube.observe` lists a TradingBot's children by the ``ploy.dev/tradingbot`` label and turns them
+  into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
+* :meth:`Kube.apply` carries out one plan action, checking before acting: read the live object,
+  compare, and only then create/replace/patch; ``404``/``409`` on the way are expected races, not errors;
+* :meth:`Kube.write_status` writes the TradingBot status once per pass through the status subresource
+  (JSON merge patch guarded by ``metadata.resourceVersion``, so a pass that planned from a stale view
+  fails with :class:`StaleObject` instead of overwriting a newer status).
+
+Errors: :class:`kubernetes.aio.client.exceptions.ApiException` for unexpected API answers,
+:class:`StaleObject` on a resourceVersion conflict, :class:`ForeignChild` when a child's name is taken
+by an object the TradingBot does not own.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.aio.client import ApiClient
+from kubernetes.aio.client.exceptions import ApiException
+
+from tradingbot_operator import children
+from tradingbot_operator.actions import (
+    Action,
+    DeleteMigrationJob,
+    EmitEvent,
+    EnsureConfigMap,
+    EnsureDeployment,
+    EnsureMigrationJob,
+    EnsureService,
+    ScaleDeployment,
+)
+from tradingbot_operator.children import JSON, Owner
+from tradingbot_operator.model import GROUP, PLURAL, VERSION, TradingBotStatus
+from tradingbot_operator.names import (
+    LABEL_COLOR,
+    LABEL_TRADINGBOT,
+    config_map_name,
+    deployment_name,
+    migration_job_name,
+    service_name,
+)
+from tradingbot_operator.snapshot import Snapshot, build_snapshot
+
+MERGE_PATCH = "application/merge-patch+json"
+NOT_FOUND = 404
+CONFLICT = 409
+
+
+class StaleObject(Exception):
+    """The object changed since it was read (HTTP 409 on a resourceVersion precondition)."""
+
+
+class ForeignChild(Exception):
+    """A child's name is taken by an object without a controller ownerReference to the TradingBot."""
+
+
+def tradingbot_path(namespace: str, name: str | None = None) -> str:
+    """API path of the TradingBots of ``namespace`` (or of one of them)."""
+    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    return f"{base}/{name}" if name else base
+
+
+def _core(namespace: str, plural: str, name: str | None = None) -> str:
+    base = f"/api/v1/namespaces/{namespace}/{plural}"
+    return f"{base}/{name}" if name else base
+
+
+def _apps(namespace: str, name: str | None = None) -> str:
+    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    return f"{base}/{name}" if name else base
+
+
+def _jobs(namespace: str, name: str | None = None) -> str:
+    base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    return f"{base}/{name}" if name else base
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JSON:
+    """The RFC 7386 JSON merge patch turning ``old`` into ``new`` (lists are replaced whole).
+
+    Keys missing from ``new`` become ``null`` (removed); equal values are left out.
+    """
+    patch: JSON = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before or key not in old:
+            patch[key] = value
+    return patch
+
+
+def parse_status(raw: Mapping[str, Any] | None) -> TradingBotStatus:
+    """The TradingBot's ``status`` as a model; pydantic's ValidationError when it is malformed."""
+    return TradingBotStatus.model_validate(dict(raw or {}))
+
+
+class Kube:
+    """The operator's Kubernetes client: raw JSON requests, observation, actions, status, Events.
+
+    ``api`` is a ``kubernetes.aio.client.ApiClient`` owned by the caller (closed by it).
+    ``instance`` names this operator process in Events (default: the host name).
+    """
+
+    def __init__(self, api: ApiClient, *, instance: str | None = None) -> None:
+        self._api = api
+        self.instance = instance or socket.gethostname()
+
+    # --- transport -------------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        """One API request; returns the decoded JSON answer.
+
+        Raises ``ApiException`` (with ``.status``) for any non-2xx answer.
+        """
+        params = await self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = await self._api.call_api(*params)
+        data = await response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException(
+                status=response.status, reason=response.reason, body=data.decode("utf-8", "replace")
+            )
+        decoded: JSON = json.loads(data) if data else {}
+        return decoded
+
+    async def get(self, path: str) -> JSON | None:
+        """GET ``path``; None on 404."""
+        try:
+            return await self.request("GET", path)
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+
+    async def list_items(self, path: str, selector: str) -> list[JSON]:
+        """The items at ``path`` matching the label ``selector``."""
+        answer = await self.request("GET", path, query={"labelSelector": selector})
+        items: list[JSON] = answer.get("items") or []
+        return items
+
+    async def create(self, path: str, body: JSON) -> JSON | None:
+        """POST ``body`` to ``path``; None when it already exists (409)."""
+        try:
+            return await self.request("POST", path, body=body)
+        except ApiException as exc:
+            if exc.status == CONFLICT:
+                return None
+            raise
+
+    # --- TradingBot ------------------------------------------------------------------------------------
+
+    async def get_tradingbot(self, namespace: str, name: str) -> JSON | None:
+        """The TradingBot object, or None when it does not exist."""
+        return await self.get(tradingbot_path(namespace, name))
+
+    async def write_status(self, body: JSON, new: TradingBotStatus) -> JSON:
+        """Write ``new`` as the status of the TradingBot ``body`` (one merge patch, status subresource).
+
+        The patch carries ``body``'s ``metadata.resourceVersion``: if the object changed since it was
+        read, raises :class:`StaleObject` and writes nothing. Returns the updated object.
+        """
+        meta = body["metadata"]
+        patch = merge_patch(body.get("status") or {}, new.to_wire())
+        patch_body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
+        try:
+            return await self.request(
+                "PATCH",
+                tradingbot_path(meta["namespace"], meta["name"]) + "/status",
+                body=patch_body,
+                content_type=MERGE_PATCH,
+            )
+        except ApiException as exc:
+            if exc.status == CONFLICT:
+                raise StaleObject(f"TradingBot {meta['namespace']}/{meta['name']} changed meanwhile") from exc
+            raise
+
+    # --- observation -----------------------------------------------------------------------------------
+
+    async def observe(self, body: JSON) -> Snapshot:
+        """List the TradingBot's children (by label) and build the plan's snapshot."""
+        owner = Owner.from_body(body)
+        ns = owner.namespace
+        selector = f"{LABEL_TRADINGBOT}={owner.name}"
+        deployments = await self.list_items(_apps(ns), selector)
+        pods = await self.list_items(_core(ns, "pods"), f"{selector},{LABEL_COLOR}")
+        services = await self.list_items(_core(ns, "services"), selector)
+        config_maps = await self.list_items(_core(ns, "configmaps"), selector)
+        jobs = await self.list_items(_jobs(ns), selector)
+        return build_snapshot(
+            body, deployments=deployments, pods=pods, services=services, config_maps=config_maps, jobs=jobs
+        )
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    async def apply(self, body: JSON, action: Action) -> None:
+        """Carry out one plan action for the TradingBot ``body``, checking the live object first."""
+        owner = Owner.from_body(body)
+        match action:
+            case EmitEvent():
+                await self.emit_event(owner, action.type.value, action.reason, action.message)
+            case EnsureConfigMap():
+                await self._ensure_config_map(owner, action)
+            case EnsureDeployment():
+                await self._ensure_deployment(owner, action)
+            case ScaleDeployment():
+                await self._scale_deployment(owner, action)
+            case EnsureService():
+                await self._ensure_service(owner, action)
+            case EnsureMigrationJob():
+                await self._ensure_job(owner, action)
+            case DeleteMigrationJob():
+                await self._delete_job(owner, action)
+
+    def _check_owned(self, live: JSON, owner: Owner) -> None:
+        if not children.is_owned_by(live, owner):
+            kind = live.get("kind", "object")
+            name = live.get("metadata", {}).get("name")
+            raise ForeignChild(
+                f"{kind} {owner.namespace}/{name} exists but is not owned by TradingBot {owner.name}"
+            )
+
+    async def _ensure_config_map(self, owner: Owner, action: EnsureConfigMap) -> None:
+        path = _core(owner.namespace, "configmaps", config_map_name(owner.name, action.config_hash))
+        live = await self.get(path)
+        if live is not None:
+            self._check_owned(live, owner)
+            return  # immutable, and named by the hash of its content
+        await self.create(
+            _core(owner.namespace, "configmaps"), children.config_map(owner, action.config_hash, action.data)
+        )
+
+    async def _ensure_deployment(self, owner: Owner, action: EnsureDeployment) -> None:
+        desired = children.deployment(owner, action.color, action.revision, action.replicas, action.pod)
+        path = _apps(owner.namespace, deployment_name(owner.name, action.color))
+        live = await self.get(path)
+        if live is None:
+            if await self.create(_apps(owner.namespace), desired) is not None:
+                return
+            live = await self.get(path)  # created by someone else meanwhile: fall through to compare
+            if live is None:
+                return
+        self._check_owned(live, owner)
+        if not children.deployment_needs_update(live, desired):
+            return
+        try:
+            await self.request("PUT", path, body=children.updated_deployment(live, desired))
+        except ApiException as exc:
+            if exc.status == CONFLICT:
+                raise StaleObject(f"Deployment {owner.namespace}/{path.rsplit('/', 1)[-1]} changed") from exc
+            raise
+
+    async def _scale_deployment(self, owner: Owner, action: ScaleDeployment) -> None:
+        path = _apps(owner.namespace, deployment_name(owner.name, action.color))
+        live = await self.get(path)
+        if live is None:
+            return
+        self._check_owned(live, owner)
+        if live.get("spec", {}).get("replicas") == action.replicas:
+            return
+        patch = {
+            "metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
+            "spec": {"replicas": action.replicas},
+        }
+        try:
+            await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return
+            if exc.status == CONFLICT:
+                raise StaleObject(f"Deployment {path} changed meanwhile") from exc
+            raise
+
+    async def _ensure_service(self, owner: Owner, action: EnsureService) -> None:
+        desired = children.service(owner, action.role, action.color)
+        path = _core(owner.namespace, "services", service_name(owner.name, action.role))
+        live = await self.get(path)
+        if live is None:
+            if await self.create(_core(owner.namespace, "services"), desired) is not None:
+                return
+            live = await self.get(path)
+            if live is None:
+                return
+        self._check_owned(live, owner)
+        live_spec = live.get("spec", {})
+        if live_spec.get("selector") == desired["spec"]["selector"] and [
+            (p.get("name"), p.get("port"), p.get("targetPort")) for p in live_spec.get("ports") or []
+        ] == [(p["name"], p["port"], p["targetPort"]) for p in desired["spec"]["ports"]]:
+            return
+        # A replace (not a merge) so the selector is exactly the desired one; clusterIP etc. are kept.
+        replacement = {
+            **live,
+            "spec": {**live_spec, "selector": desired["spec"]["selector"], "ports": desired["spec"]["ports"]},
+        }
+        try:
+            await self.request("PUT", path, body=replacement)
+        except ApiException as exc:
+            if exc.status == CONFLICT:
+                raise StaleObject(f"Service {path} changed meanwhile") from exc
+            raise
+
+    async def _ensure_job(self, owner: Owner, action: EnsureMigrationJob) -> None:
+        path = _jobs(owner.namespace, migration_job_name(owner.name, action.revision))
+        live = await self.get(path)
+        if live is not None:
+            self._check_owned(live, owner)
+            return  # a Job's template is immutable; its result is what the plan reads
+        await self.create(
+            _jobs(owner.namespace), children.migration_job(owner, action.revision, action.args, action.pod)
+        )
+
+    async def _delete_job(self, owner: Owner, action: DeleteMigrationJob) -> None:
+        path = _jobs(owner.namespace, migration_job_name(owner.name, action.revision))
+        live = await self.get(path)
+        if live is None or not children.is_owned_by(live, owner):
+            return
+        try:
+            await self.request("DELETE", path, body={"propagationPolicy": "Background"})
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise
+
+    async def emit_event(self, owner: Owner, type_: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event about the TradingBot (best effort is the caller's choice)."""
+        now = datetime.now(UTC)
+        await self.request(
+            "POST",
+            _core(owner.namespace, "events"),
+            body=children.event(owner, type_, reason, message, now, self.instance),
+        )

@@ -1,0 +1,104 @@
+"""Run the operator: client configuration, metrics endpoint, reconciler, kopf.
+
+:func:`run_operator` is what ``ploy-operator run`` calls; tests call it in-process with a
+``stop_flag``. Authentication: inside a pod the ServiceAccount (``load_incluster_config``), else the
+kubeconfig named by ``KUBECONFIG`` (or ``~/.kube/config``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubernetes.aio import config as aio_config
+from kubernetes.aio.client import ApiClient, Configuration
+from prometheus_client import CollectorRegistry, start_http_server
+
+from tradingbot_operator.handlers import build_registry, configure_settings
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.metrics import OperatorMetrics
+from tradingbot_operator.reconciler import Reconciler
+
+log = logging.getLogger("tradingbot_operator")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: which namespaces, peering, ports.
+
+    ``namespaces`` empty with ``all_namespaces`` watches the whole cluster; ``peering`` names the
+    KopfPeering object (None: standalone, no peering); ``metrics_port`` 0 disables the metrics
+    endpoint; ``liveness`` is kopf's liveness URL (e.g. ``http://0.0.0.0:8080/healthz``) or None.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = True
+    peering: str | None = None
+    priority: int = 0
+    metrics_port: int = 8000
+    liveness: str | None = None
+    resync_seconds: float = 300.0
+    kubeconfig: str | None = field(default=None)
+
+
+async def load_configuration(kubeconfig: str | None = None) -> Configuration:
+    """Client configuration: the ServiceAccount inside a pod, else the kubeconfig file."""
+    configuration = Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        aio_config.load_incluster_config(client_configuration=configuration)
+    else:
+        await aio_config.load_kube_config(config_file=path, client_configuration=configuration)
+    return configuration
+
+
+async def run_operator(
+    options: RunOptions,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    registry: CollectorRegistry | None = None,
+    on_reconciler: Any = None,
+) -> None:
+    """Run until ``stop_flag`` is set (or forever / until a signal when it is None).
+
+    ``registry`` receives the operator's metrics (a fresh one by default); ``on_reconciler`` is called
+    with the :class:`Reconciler` once it exists (tests use it to inspect passes).
+    """
+    configuration = await load_configuration(options.kubeconfig)
+    in_cluster = (
+        options.kubeconfig is None
+        and not os.environ.get("KUBECONFIG")
+        and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    )
+    metrics_registry = registry or CollectorRegistry()
+    metrics = OperatorMetrics(metrics_registry)
+    if options.metrics_port:
+        start_http_server(options.metrics_port, registry=metrics_registry)
+        log.info("metrics on :%d/metrics", options.metrics_port)
+    api = ApiClient(configuration)
+    try:
+        reconciler = Reconciler(Kube(api), metrics, resync_seconds=options.resync_seconds)
+        if on_reconciler is not None:
+            on_reconciler(reconciler)
+        kopf_registry = build_registry(reconciler, None if in_cluster else configuration)
+        settings = kopf.OperatorSettings()
+        configure_settings(settings)
+        await kopf.operator(
+            registry=kopf_registry,
+            settings=settings,
+            standalone=options.peering is None,
+            peering_name=options.peering,
+            priority=options.priority,
+            clusterwide=options.all_namespaces and not options.namespaces,
+            namespaces=options.namespaces,
+            liveness_endpoint=options.liveness,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        await api.close()

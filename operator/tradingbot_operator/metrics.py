@@ -1,0 +1,66 @@
+"""Prometheus metrics of the operator, registered on a registry the caller passes in.
+
+Names follow Prometheus conventions (base units, ``_total`` for counters, ``_seconds``):
+
+* ``ploy_operator_rollouts_total{result}``: finished rollouts by ``lastRollout.result``
+  (Promoted, RolledBack, Aborted, Superseded);
+* ``ploy_operator_rollout_duration_seconds``: ``lastRollout.finishedAt - startedAt`` of finished rollouts;
+* ``ploy_operator_time_to_rollback_seconds``: for a rollback after promotion, the time from the failing
+  color's first sign of trouble (its pods' NotReady transition or last container termination, as
+  reported by the API server) to the active Service selecting the previous color again;
+* ``ploy_operator_reconcile_errors_total``: reconcile passes that raised;
+* ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Rollouts take seconds (tests) to tens of minutes (production bake + post-promotion windows).
+ROLLOUT_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
+# A rollback to a warm color should take well under a second; the tail is what matters.
+ROLLBACK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, float("inf"))
+
+
+class OperatorMetrics:
+    """The operator's metric families, all registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.rollouts = Counter(
+            "ploy_operator_rollouts",
+            "Finished rollouts by result (Promoted, RolledBack, Aborted, Superseded).",
+            ["result"],
+            registry=registry,
+        )
+        self.rollout_duration = Histogram(
+            "ploy_operator_rollout_duration_seconds",
+            "Seconds from the start of a rollout to its end (promotion window passed, rollback, abort).",
+            buckets=ROLLOUT_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_rollback = Histogram(
+            "ploy_operator_time_to_rollback_seconds",
+            "Seconds from the new active color's first failure to the active Service selecting the previous "
+            "color again.",
+            buckets=ROLLBACK_BUCKETS,
+            registry=registry,
+        )
+        self.reconcile_errors = Counter(
+            "ploy_operator_reconcile_errors",
+            "Reconcile passes that failed with an error (they are retried with backoff).",
+            registry=registry,
+        )
+        self.active_epoch = Gauge(
+            "ploy_operator_active_epoch",
+            "status.epoch (fencing token) of each TradingBot.",
+            ["namespace", "name"],
+            registry=registry,
+        )
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop the per-TradingBot series of a deleted TradingBot."""
+        with contextlib.suppress(KeyError):
+            self.active_epoch.remove(namespace, name)

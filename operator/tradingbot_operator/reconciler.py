@@ -1,0 +1,251 @@
+"""The reconcile pass and its scheduling: observe -> plan -> write status once -> apply actions.
+
+:meth:`Reconciler.reconcile` is the ONE reconcile function: it reads the TradingBot fresh from the API
+server, observes its children, asks the pure :func:`tradingbot_operator.plan.plan` what to do, writes
+the status (only when it changed, before any action, so promotion and rollback are committed before
+the Service selectors follow) and applies the actions in order.
+
+:meth:`Reconciler.trigger` is how everything else asks for a pass: watch events on the TradingBot and
+its children, the plan's ``requeue_after`` for time-based gates (bake end, deadlines, post-promotion
+window, scale-down), retries after errors, and a periodic resync. Passes for one TradingBot never
+overlap; triggers arriving during a pass coalesce into one follow-up pass. Waiting is an event-loop
+timer (``loop.call_later``), never a sleep. The timers are in memory only: a restarted operator
+rebuilds them from the first pass over each TradingBot, because the plan's inputs are the objects
+and their status alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from tradingbot_operator.actions import EnsureService
+from tradingbot_operator.children import Owner
+from tradingbot_operator.kube import Kube, StaleObject, parse_status
+from tradingbot_operator.metrics import OperatorMetrics
+from tradingbot_operator.model import RolloutResult, TradingBotSpec, TradingBotStatus
+from tradingbot_operator.names import ServiceRole
+from tradingbot_operator.plan import plan
+from tradingbot_operator.snapshot import Snapshot
+
+log = logging.getLogger("tradingbot_operator.reconciler")
+
+Key = tuple[str, str]
+"""(namespace, name) of a TradingBot."""
+
+# Seconds; a pass that finds nothing due still runs this often, in case a watch event was missed.
+RESYNC_SECONDS = 300.0
+# Seconds; floor of a requeue, so a gate that is due "now" cannot spin the loop.
+MIN_REQUEUE_SECONDS = 0.2
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+
+
+@dataclass
+class PassResult:
+    """What one pass did: whether it wrote status, how many actions it applied, when to look again."""
+
+    status_written: bool = False
+    actions: int = 0
+    requeue_after: float | None = None
+    exists: bool = True
+
+
+@dataclass
+class _KeyState:
+    running: asyncio.Task[None] | None = None
+    dirty: bool = False
+    timer: asyncio.TimerHandle | None = None
+    timer_due: float = 0.0
+    failures: int = 0
+    invalid_generation: int | None = None
+    passes: int = 0
+    last_result: PassResult | None = None
+
+
+class Reconciler:
+    """Runs reconcile passes for TradingBots, one at a time per object, on the running event loop.
+
+    ``clock`` returns the current timezone-aware UTC time (the plan's ``now``).
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: OperatorMetrics,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        resync_seconds: float = RESYNC_SECONDS,
+    ) -> None:
+        self.kube = kube
+        self.metrics = metrics
+        self.clock = clock
+        self.resync_seconds = resync_seconds
+        self._keys: dict[Key, _KeyState] = {}
+        self._closed = False
+
+    # --- scheduling --------------------------------------------------------------------------------
+
+    def trigger(self, namespace: str, name: str, delay: float = 0.0) -> None:
+        """Ask for a pass over ``namespace/name`` now (``delay`` 0) or after ``delay`` seconds.
+
+        A pending earlier timer wins over a later one; a trigger during a pass makes one more pass.
+        """
+        if self._closed:
+            return
+        key = (namespace, name)
+        state = self._keys.setdefault(key, _KeyState())
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            due = loop.time() + delay
+            if state.timer is not None and state.timer_due <= due:
+                return
+            if state.timer is not None:
+                state.timer.cancel()
+            state.timer_due = due
+            state.timer = loop.call_later(delay, self._fire, key)
+            return
+        if state.running is not None and not state.running.done():
+            state.dirty = True
+            return
+        state.running = loop.create_task(self._run(key), name=f"reconcile {namespace}/{name}")
+
+    def _fire(self, key: Key) -> None:
+        state = self._keys.get(key)
+        if state is None:
+            return
+        state.timer = None
+        self.trigger(*key)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop the timers and metrics of a deleted TradingBot."""
+        state = self._keys.pop((namespace, name), None)
+        if state is not None and state.timer is not None:
+            state.timer.cancel()
+        self.metrics.forget(namespace, name)
+
+    async def close(self) -> None:
+        """Cancel all timers and wait for the running passes to stop."""
+        self._closed = True
+        tasks = []
+        for state in self._keys.values():
+            if state.timer is not None:
+                state.timer.cancel()
+            if state.running is not None and not state.running.done():
+                state.running.cancel()
+                tasks.append(state.running)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def passes(self, namespace: str, name: str) -> int:
+        """How many passes over ``namespace/name`` have finished (for tests and benchmarks)."""
+        state = self._keys.get((namespace, name))
+        return state.passes if state else 0
+
+    async def _run(self, key: Key) -> None:
+        state = self._keys[key]
+        while True:
+            state.dirty = False
+            delay: float | None
+            try:
+                result = await self.reconcile(*key)
+            except StaleObject as exc:
+                log.info("reconcile %s/%s: %s; trying again", *key, exc)
+                state.dirty = True
+                delay = None
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.metrics.reconcile_errors.inc()
+                state.failures += 1
+                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (state.failures - 1))
+                log.exception("reconcile %s/%s failed; retrying in %.1fs", *key, delay)
+            else:
+                state.failures = 0
+                state.passes += 1
+                state.last_result = result
+                if not result.exists:
+                    self.forget(*key)
+                    return
+                delay = self.resync_seconds
+                if result.requeue_after is not None:
+                    delay = min(delay, max(result.requeue_after, MIN_REQUEUE_SECONDS))
+            if key not in self._keys or self._closed:
+                return
+            if delay is not None:
+                self.trigger(*key, delay=delay)
+            if not state.dirty:
+                return
+
+    # --- the pass ----------------------------------------------------------------------------------
+
+    async def reconcile(self, namespace: str, name: str) -> PassResult:
+        """One pass over ``namespace/name``: observe, plan, write status (if changed), apply actions.
+
+        Raises :class:`~tradingbot_operator.kube.StaleObject` when the TradingBot changed while the
+        pass ran (nothing was written; run it again) and API errors as they come.
+        """
+        body = await self.kube.get_tradingbot(namespace, name)
+        if body is None:
+            return PassResult(exists=False)
+        meta = body["metadata"]
+        if meta.get("deletionTimestamp"):
+            return PassResult()
+        state = self._keys.setdefault((namespace, name), _KeyState())
+        generation = int(meta.get("generation") or 0)
+        try:
+            spec = TradingBotSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            if state.invalid_generation != generation:
+                state.invalid_generation = generation
+                log.error("TradingBot %s/%s has an invalid spec: %s", namespace, name, exc)
+                message = "; ".join(str(e.get("msg")) for e in exc.errors())[:900]
+                await self.kube.emit_event(
+                    Owner.from_body(body), "Warning", "InvalidSpec", f"spec rejected: {message}"
+                )
+            return PassResult()
+        status = parse_status(body.get("status"))
+        snapshot = await self.kube.observe(body)
+        result = plan(spec, status, snapshot.observed, self.clock())
+        written = False
+        if result.status != status:
+            await self.kube.write_status(body, result.status)
+            written = True
+        for action in result.actions:
+            await self.kube.apply(body, action)
+        self._record(namespace, name, status, result.status, snapshot, result.actions)
+        return PassResult(
+            status_written=written, actions=len(result.actions), requeue_after=result.requeue_after
+        )
+
+    def _record(
+        self,
+        namespace: str,
+        name: str,
+        old: TradingBotStatus,
+        new: TradingBotStatus,
+        snapshot: Snapshot,
+        actions: tuple[object, ...],
+    ) -> None:
+        self.metrics.active_epoch.labels(namespace, name).set(new.epoch)
+        last = new.last_rollout
+        if last is None or last == old.last_rollout:
+            return
+        self.metrics.rollouts.labels(last.result.value).inc()
+        self.metrics.rollout_duration.observe(max(0.0, (last.finished_at - last.started_at).total_seconds()))
+        rolled_back_after_promotion = (
+            last.result in (RolloutResult.ROLLED_BACK, RolloutResult.ABORTED)
+            and old.rollout is not None
+            and old.rollout.promoted_at is not None
+            and new.active_color != old.active_color
+        )
+        switched = any(isinstance(a, EnsureService) and a.role is ServiceRole.ACTIVE for a in actions)
+        if rolled_back_after_promotion and old.rollout is not None:
+            failed_at = snapshot.failed_at.get(old.rollout.color)
+            if failed_at is not None and (switched or snapshot.observed.services.get(ServiceRole.ACTIVE)):
+                seconds = (datetime.now(UTC) - failed_at).total_seconds()
+                self.metrics.time_to_rollback.observe(max(0.0, seconds))
