@@ -78,6 +78,9 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             inner = _resolve(non_null[0], defs)
             node = {**inner, **node}
     node.pop("title", None)
+    if "const" in node:  # a one-value Literal: OpenAPI v3.0 (and the API server) knows enum, not const
+        const = node.pop("const")
+        node.setdefault("enum", [const])
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
     if "default" in node and node["default"] is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt
 
 from tradingbot_operator.model.common import (
     INT_OR_STRING,
@@ -26,8 +26,16 @@ from tradingbot_operator.model.common import (
 )
 
 # Object defaults must be written into the schema explicitly: the API server only applies the
-# defaults of nested fields when the parent object exists, and `default: {}` makes it exist.
+# defaults of nested fields when the parent object exists. `default: {}` makes it exist; objects with
+# CEL rules get their full default instead, because the API server checks a default against the rules
+# before nested defaults apply.
 EMPTY_OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
+
+
+def full_default(model: type[CrdModel]) -> dict[str, Any]:
+    """``json_schema_extra`` giving ``model()`` (all defaults, camelCase) as the schema default."""
+    return {"default": model().model_dump(mode="json", by_alias=True, exclude_none=True)}
+
 
 DNS_SUBDOMAIN_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_RE = r"^[-._a-zA-Z0-9]+$"
@@ -125,12 +133,12 @@ class RiskSpec(CrdModel):
         alias="maxDailyLossUsd",
         description="Loss in USD per UTC day after which no order is placed, a non-negative decimal string.",
     )
-    kill_switch: bool = Field(
+    kill_switch: StrictBool = Field(
         default=False,
         alias="killSwitch",
         description="true blocks every new order; open orders are left alone.",
     )
-    max_data_age_seconds: int = Field(
+    max_data_age_seconds: StrictInt = Field(
         default=30,
         ge=1,
         le=3600,
@@ -212,19 +220,22 @@ class DatabaseSpec(CrdModel):
         alias="secretRef",
         description="Secret key holding the PostgreSQL URL; passed to the bot as PLOY_DATABASE_URL.",
     )
-    url: Annotated[str | None, Field(max_length=4096)] = Field(
+    url: Annotated[
+        str | None,
+        Field(max_length=4096),
+        Checked(
+            # A field that may never be set: declared only so the API server can say why it is refused
+            # (an undeclared field would be pruned or refused as "unknown field", with no hint at secretRef).
+            Rule(
+                cel="false",
+                message="database.url is not accepted: put the URL into a Secret and reference it with "
+                "database.secretRef",
+                check=lambda v: v is None,
+            )
+        ),
+    ] = Field(
         default=None,
         description="Not accepted: a literal URL would put a credential into the resource. Use secretRef.",
-    )
-
-    cel_rules: ClassVar[tuple[Rule, ...]] = (
-        Rule(
-            cel="!has(self.url)",
-            message="database.url is not accepted: put the URL into a Secret and reference it with "
-            "database.secretRef",
-            check=lambda d: d.url is None,
-            field_path=".url",
-        ),
     )
 
 
@@ -234,7 +245,9 @@ class DatabaseSpec(CrdModel):
 class MigrationSpec(CrdModel):
     """Database migration Job run with the new revision's image before its pods start."""
 
-    enabled: bool = Field(default=False, description="Run the migration Job before the new color starts.")
+    enabled: StrictBool = Field(
+        default=False, description="Run the migration Job before the new color starts."
+    )
     args: Annotated[tuple[Annotated[str, Field(max_length=1024)], ...], Field(max_length=32)] = Field(
         default=("migrate",),
         description="Arguments to the image's ploy-bot command for the migration Job.",
@@ -253,26 +266,26 @@ class MigrationSpec(CrdModel):
 class RolloutSpec(CrdModel):
     """How a new revision is started, gated, promoted and, if it misbehaves, rolled back."""
 
-    auto_promote: bool = Field(
+    auto_promote: StrictBool = Field(
         default=True,
         alias="autoPromote",
         description="Promote as soon as the gate passes; false waits for the ploy.dev/promote annotation.",
     )
-    bake_seconds: int = Field(
+    bake_seconds: StrictInt = Field(
         default=30,
         ge=0,
         le=86400,
         alias="bakeSeconds",
         description="Seconds the new color must stay Ready, with at most maxRestarts restarts, to pass.",
     )
-    max_restarts: int = Field(
+    max_restarts: StrictInt = Field(
         default=0,
         ge=0,
         le=100,
         alias="maxRestarts",
         description="Container restarts of the new color tolerated before it is rolled back (crash loop).",
     )
-    progress_deadline_seconds: int = Field(
+    progress_deadline_seconds: StrictInt = Field(
         default=300,
         ge=1,
         le=86400,
@@ -280,7 +293,7 @@ class RolloutSpec(CrdModel):
         description="Seconds from the rollout's start by which the new color must be Ready and baked, "
         "else it is rolled back. Must exceed bakeSeconds.",
     )
-    post_promotion_seconds: int = Field(
+    post_promotion_seconds: StrictInt = Field(
         default=60,
         ge=0,
         le=86400,
@@ -288,7 +301,7 @@ class RolloutSpec(CrdModel):
         description="Seconds after the switch during which readiness loss or restarts of the new active "
         "color roll back to the previous color.",
     )
-    scale_down_delay_seconds: int = Field(
+    scale_down_delay_seconds: StrictInt = Field(
         default=300,
         ge=0,
         le=604800,
@@ -296,7 +309,7 @@ class RolloutSpec(CrdModel):
         description="Seconds the previous color stays warm after the switch, for instant rollback; then it "
         "is scaled to 0 (its Deployment is kept). Must be at least postPromotionSeconds.",
     )
-    migration: Annotated[MigrationSpec, Field(json_schema_extra=EMPTY_OBJECT_DEFAULT)] = Field(
+    migration: Annotated[MigrationSpec, Field(json_schema_extra=full_default(MigrationSpec))] = Field(
         default_factory=MigrationSpec,
         description="Optional database migration Job before the new color starts.",
     )
@@ -350,7 +363,7 @@ class Toleration(CrdModel):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty tolerates all effects."
     )
-    toleration_seconds: int | None = Field(
+    toleration_seconds: StrictInt | None = Field(
         default=None,
         alias="tolerationSeconds",
         description="For NoExecute: seconds the pod stays bound after the taint appears.",
@@ -452,21 +465,21 @@ class TradingBotSpec(CrdModel):
             ),
         ),
     ] = Field(description="Container image of the bot, with a tag or digest (not :latest).")
-    replicas: int = Field(
+    replicas: StrictInt = Field(
         default=1,
         ge=0,
         le=MAX_REPLICAS,
         description=f"Pods per color (0..{MAX_REPLICAS}). A trading bot is a singleton: two pods of the "
         "active color would both trade. 0 stops the bot. Not part of the revision: scaled in place.",
     )
-    paused: bool = Field(
+    paused: StrictBool = Field(
         default=False,
         description="true stops rollout progress: no new rollout, promotion or scale-down; safety rollbacks "
         "still happen.",
     )
     trading: TradingSpec = Field(description="Trading configuration, rendered into the bot's config file.")
     database: DatabaseSpec = Field(description="PostgreSQL connection, by Secret reference only.")
-    rollout: Annotated[RolloutSpec, Field(json_schema_extra=EMPTY_OBJECT_DEFAULT)] = Field(
+    rollout: Annotated[RolloutSpec, Field(json_schema_extra=full_default(RolloutSpec))] = Field(
         default_factory=RolloutSpec, description="Blue-green rollout settings."
     )
     pod_template: Annotated[PodTemplateSpec, Field(json_schema_extra=EMPTY_OBJECT_DEFAULT)] = Field(

@@ -1,0 +1,348 @@
+"""Invalid TradingBots are rejected with messages a person can act on — by the real API server (T2)
+and, for the same cases, by the operator's own pydantic models (T0).
+
+Each case starts from one valid TradingBot and changes one thing. ``message`` is what the API server
+must say (a substring of kubectl's error). Cases whose rule is a ``Rule`` (CEL + Python) must also fail
+pydantic with the same message; the OpenAPI-only cases (type, required, min/max, enum) must fail
+pydantic too, with pydantic's own wording.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.support.cluster import ClusterHandle
+from tradingbot_operator.crd import CRD_NAME, NAME_RULES, render
+from tradingbot_operator.model import TradingBotSpec
+
+CONDITION_ID = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
+YES = "76670567130917723816490572615540605537878462672464291990940067659127658071111"
+NO = "54179564009642723353355316176091991063553046330768303687769988635499280029688"
+DELETE = object()
+
+
+def valid_bot(name: str = "arb") -> dict[str, Any]:
+    """A complete valid TradingBot (every optional block present, so cases can change any field)."""
+    return {
+        "apiVersion": "ploy.dev/v1alpha1",
+        "kind": "TradingBot",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "registry.example/ploy-bot:1.4.0",
+            "replicas": 1,
+            "paused": False,
+            "trading": {
+                "mode": "paper",
+                "markets": [{"conditionId": CONDITION_ID, "tokens": [YES, NO], "feeRate": "0"}],
+                "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"},
+                "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100", "killSwitch": False},
+            },
+            "database": {"secretRef": {"name": "bot-db", "key": "url"}},
+            "rollout": {
+                "autoPromote": True,
+                "bakeSeconds": 30,
+                "maxRestarts": 0,
+                "progressDeadlineSeconds": 300,
+                "postPromotionSeconds": 60,
+                "scaleDownDelaySeconds": 300,
+                "migration": {"enabled": False, "args": ["migrate"]},
+            },
+            "podTemplate": {
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                "nodeSelector": {"kubernetes.io/os": "linux"},
+                "tolerations": [
+                    {"key": "dedicated", "operator": "Equal", "value": "bots", "effect": "NoSchedule"}
+                ],
+                "affinity": {},
+                "annotations": {"ploy.dev/fail-after": "10s"},
+                "labels": {"team": "quant"},
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Case:
+    """One invalid TradingBot: ``changes`` maps dotted paths (list index as a number) to new values."""
+
+    id: str
+    changes: dict[str, Any]
+    message: str
+    # True when the rule is a shared Rule: pydantic must report the very same message.
+    same_message: bool = True
+
+
+def apply_changes(bot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``bot`` with each dotted path set (or removed when the value is DELETE)."""
+    result = copy.deepcopy(bot)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node: Any = result
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key: Any = int(last) if isinstance(node, list) else last
+        if value is DELETE:
+            del node[key]
+        else:
+            node[key] = value
+    return result
+
+
+S = "spec."
+T = "spec.trading."
+R = "spec.rollout."
+P = "spec.podTemplate."
+
+CASES = [
+    Case("image-missing", {S + "image": DELETE}, "spec.image: Required value", same_message=False),
+    Case("image-empty", {S + "image": ""}, "spec.image must be a non-empty image reference without spaces"),
+    Case("image-space", {S + "image": "registry.example/ploy bot:1.4"}, "without spaces"),
+    Case(
+        "image-no-tag", {S + "image": "registry.example/ploy-bot"}, "spec.image must name a tag or a digest"
+    ),
+    Case("image-port-no-tag", {S + "image": "registry.example:5000/ploy-bot"}, "must name a tag or a digest"),
+    Case("image-latest", {S + "image": "registry.example/ploy-bot:latest"}, 'must not use the tag "latest"'),
+    Case(
+        "replicas-negative",
+        {S + "replicas": -1},
+        "spec.replicas in body should be greater than or equal to 0",
+        same_message=False,
+    ),
+    Case(
+        "replicas-two",
+        {S + "replicas": 2},
+        "spec.replicas in body should be less than or equal to 1",
+        same_message=False,
+    ),
+    Case(
+        "paused-string",
+        {S + "paused": "yes"},
+        "spec.paused in body must be of type boolean",
+        same_message=False,
+    ),
+    Case("trading-missing", {S + "trading": DELETE}, "spec.trading: Required value", same_message=False),
+    Case("mode-live", {T + "mode": "live"}, 'trading.mode must be "paper": live trading is not supported'),
+    Case("markets-empty", {T + "markets": []}, "trading.markets must list at least one market"),
+    Case(
+        "markets-duplicate",
+        {T + "markets": [{"conditionId": CONDITION_ID, "tokens": [YES, NO]}] * 2},
+        "trading.markets must not list the same conditionId twice",
+    ),
+    Case("tokens-one", {T + "markets.0.tokens": [YES]}, "tokens must list exactly 2 token ids"),
+    Case("tokens-three", {T + "markets.0.tokens": [YES, NO, "1"]}, "tokens must list exactly 2 token ids"),
+    Case("tokens-same", {T + "markets.0.tokens": [YES, YES]}, "the YES and NO token ids must differ"),
+    Case(
+        "token-empty",
+        {T + "markets.0.tokens": [YES, ""]},
+        "should be at least 1 chars long",
+        same_message=False,
+    ),
+    Case(
+        "condition-id-short",
+        {T + "markets.0.conditionId": "0x1234"},
+        "conditionId must be 0x followed by 64 hex",
+    ),
+    Case("fee-rate-one", {T + "markets.0.feeRate": "1"}, "feeRate must be at least 0 and below 1"),
+    Case(
+        "strategy-unknown",
+        {T + "strategy.name": "martingale"},
+        'Unsupported value: "martingale": supported values: "complete-set-arbitrage"',
+        same_message=False,
+    ),
+    Case(
+        "min-edge-word",
+        {T + "strategy.minEdge": "one cent"},
+        "strategy.minEdge must be a non-negative decimal",
+    ),
+    Case("min-edge-one", {T + "strategy.minEdge": "1.5"}, "strategy.minEdge must be at least 0 and below 1"),
+    Case(
+        "min-edge-number",
+        {T + "strategy.minEdge": 0.01},
+        "spec.trading.strategy.minEdge in body must be of type string",
+        same_message=False,
+    ),
+    Case(
+        "order-size-zero",
+        {T + "strategy.maxOrderSize": "0.0"},
+        "strategy.maxOrderSize must be greater than 0",
+    ),
+    Case(
+        "order-size-negative",
+        {T + "strategy.maxOrderSize": "-5"},
+        "strategy.maxOrderSize must be a non-negative",
+    ),
+    Case(
+        "exposure-exponent",
+        {T + "risk.maxExposureUsd": "1e3"},
+        "risk.maxExposureUsd must be a non-negative decimal",
+    ),
+    Case(
+        "daily-loss-missing",
+        {T + "risk.maxDailyLossUsd": DELETE},
+        "spec.trading.risk.maxDailyLossUsd: Required value",
+        same_message=False,
+    ),
+    Case(
+        "kill-switch-string",
+        {T + "risk.killSwitch": "on"},
+        "spec.trading.risk.killSwitch in body must be of type boolean",
+        same_message=False,
+    ),
+    Case("database-missing", {S + "database": DELETE}, "spec.database: Required value", same_message=False),
+    Case(
+        "database-literal-url",
+        {S + "database.url": "postgresql://bot:secret@db/bot"},
+        "database.url is not accepted: put the URL into a Secret",
+    ),
+    # The API server skips CEL rules while an object misses required fields; the missing secretRef is
+    # then the whole answer, and it names what to use instead.
+    Case(
+        "database-url-without-ref",
+        {S + "database": {"url": "postgresql://bot:secret@db/bot"}},
+        "spec.database.secretRef: Required value",
+        same_message=False,
+    ),
+    Case(
+        "secret-name-upper", {S + "database.secretRef.name": "Bot_DB"}, "secretRef.name must be a Secret name"
+    ),
+    Case("secret-key-slash", {S + "database.secretRef.key": "db/url"}, "secretRef.key must be a Secret key"),
+    Case(
+        "bake-not-below-deadline",
+        {R + "bakeSeconds": 300, R + "progressDeadlineSeconds": 300},
+        "rollout.bakeSeconds must be less than rollout.progressDeadlineSeconds",
+    ),
+    Case(
+        "bake-negative",
+        {R + "bakeSeconds": -1},
+        "spec.rollout.bakeSeconds in body should be greater than or equal to 0",
+        same_message=False,
+    ),
+    Case(
+        "max-restarts-negative",
+        {R + "maxRestarts": -1},
+        "spec.rollout.maxRestarts in body should be greater than or equal to 0",
+        same_message=False,
+    ),
+    Case(
+        "deadline-zero",
+        {R + "progressDeadlineSeconds": 0},
+        "spec.rollout.progressDeadlineSeconds in body should be greater than or equal to 1",
+        same_message=False,
+    ),
+    Case(
+        "scale-down-before-window-end",
+        {R + "postPromotionSeconds": 120, R + "scaleDownDelaySeconds": 60},
+        "rollout.scaleDownDelaySeconds must be at least rollout.postPromotionSeconds",
+    ),
+    Case(
+        "migration-without-args",
+        {R + "migration": {"enabled": True, "args": []}},
+        "rollout.migration.args must not be empty when the migration is enabled",
+    ),
+    Case(
+        "label-reserved",
+        {P + "labels": {"ploy.dev/color": "green"}},
+        "podTemplate.labels must not set the labels the operator manages",
+    ),
+    Case("label-value-invalid", {P + "labels": {"team": "quant desk"}}, "podTemplate.labels values must be"),
+    Case(
+        "toleration-operator",
+        {P + "tolerations": [{"key": "a", "operator": "Maybe"}]},
+        'Unsupported value: "Maybe": supported values: "Exists", "Equal"',
+        same_message=False,
+    ),
+    Case("unknown-field", {S + "replica": 1}, 'unknown field "spec.replica"', same_message=False),
+]
+
+NAME_CASES = [
+    Case("name-too-long", {"metadata.name": "a" * 41}, "metadata.name must be at most 40 characters"),
+    Case(
+        "name-starts-with-digit",
+        {"metadata.name": "1bot"},
+        "metadata.name must start with a lowercase letter",
+    ),
+]
+
+ALL_CASES = CASES + NAME_CASES
+
+
+def test_there_are_at_least_30_distinct_cases() -> None:
+    assert len({c.id for c in ALL_CASES}) == len(ALL_CASES) >= 30
+
+
+def test_valid_example_parses() -> None:
+    spec = TradingBotSpec.model_validate(valid_bot()["spec"])
+    assert spec.trading.strategy.min_edge == "0.01"
+    assert spec.database.secret_ref.name == "bot-db"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_pydantic_rejects(case: Case) -> None:
+    bot = apply_changes(valid_bot(), case.changes)
+    with pytest.raises(ValidationError) as info:
+        TradingBotSpec.model_validate(bot["spec"])
+    if case.same_message:
+        assert case.message in str(info.value)
+
+
+@pytest.mark.parametrize("case", NAME_CASES, ids=lambda c: c.id)
+def test_name_rules_reject(case: Case) -> None:
+    name = apply_changes(valid_bot(), case.changes)["metadata"]["name"]
+    failing = [rule for rule in NAME_RULES if not rule.check(name)]
+    assert any(case.message in rule.message for rule in failing)
+
+
+# --- T2: the real API server -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crd_installed(cluster: ClusterHandle) -> ClusterHandle:
+    """The generated CRD applied to the cluster and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=render())
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return cluster
+
+
+def _apply(cluster: ClusterHandle, namespace: str, bot: dict[str, Any]) -> tuple[int, str]:
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(bot), check=False
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.cluster
+def test_api_server_accepts_valid_bot_and_applies_defaults(
+    crd_installed: ClusterHandle, namespace: str
+) -> None:
+    bot = valid_bot()
+    del bot["spec"]["rollout"]
+    del bot["spec"]["podTemplate"]
+    crd_installed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(bot))
+    stored = json.loads(
+        crd_installed.kubectl("get", "tradingbot", "arb", "-n", namespace, "-o", "json").stdout
+    )
+    assert stored["spec"]["rollout"]["bakeSeconds"] == 30
+    assert stored["spec"]["rollout"]["migration"] == {"enabled": False, "args": ["migrate"]}
+    assert stored["spec"]["podTemplate"]["resources"] == {}
+    listed = crd_installed.kubectl("get", "tb", "-n", namespace).stdout
+    assert listed.split()[:6] == ["NAME", "ACTIVE", "REVISION", "PHASE", "EPOCH", "AGE"]
+
+
+@pytest.mark.cluster
+def test_api_server_accepts_full_valid_bot(crd_installed: ClusterHandle, namespace: str) -> None:
+    code, output = _apply(crd_installed, namespace, valid_bot())
+    assert code == 0, output
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_api_server_rejects(case: Case, crd_installed: ClusterHandle, namespace: str) -> None:
+    code, output = _apply(crd_installed, namespace, apply_changes(valid_bot(), case.changes))
+    assert code != 0, f"accepted: {output}"
+    assert case.message in output, output
