@@ -189,6 +189,11 @@ class Trader:
         self.metrics.exposure_usd.set(float(total.exposure_usd))
         return results
 
+    async def wait_idle(self) -> None:
+        """Wait until no trading pass is running (including passes started meanwhile)."""
+        while pending := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.wait(pending)
+
     async def stop(self, timeout_s: float) -> None:
         """Refuse new orders, then wait up to ``timeout_s`` for passes in flight (an order already sent to
         the exchange is recorded before its pass ends); passes still running after that are cancelled
