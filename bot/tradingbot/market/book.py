@@ -30,28 +30,44 @@ class Level:
 class _SideBook:
     """Levels of one side keyed by price, with prices kept sorted ascending for O(log n) updates."""
 
-    __slots__ = ("_prices", "_sizes")
+    __slots__ = ("_json", "_prices", "_sizes")
 
     def __init__(self) -> None:
         self._sizes: dict[Decimal, Decimal] = {}
         self._prices: list[Decimal] = []
+        # Each level's compact-JSON text, kept current so hashing a book after every step costs a
+        # join instead of formatting every Decimal again (see book_hash).
+        self._json: dict[Decimal, str] = {}
 
     def clear(self) -> None:
         self._sizes.clear()
         self._prices.clear()
+        self._json.clear()
 
     def set(self, price: Decimal, size: Decimal) -> None:
         if size == ZERO:
             if self._sizes.pop(price, None) is not None:
                 del self._prices[bisect.bisect_left(self._prices, price)]
+                del self._json[price]
             return
         if price not in self._sizes:
             bisect.insort(self._prices, price)
         self._sizes[price] = size
+        self._json[price] = '{"price":"' + str(price) + '","size":"' + str(size) + '"}'
+
+    def json_ascending(self) -> list[str]:
+        text = self._json
+        return [text[p] for p in self._prices]
 
     def ascending(self) -> list[Level]:
         sizes = self._sizes
         return [Level(p, sizes[p]) for p in self._prices]
+
+    def lowest_price(self) -> Decimal | None:
+        return self._prices[0] if self._prices else None
+
+    def highest_price(self) -> Decimal | None:
+        return self._prices[-1] if self._prices else None
 
     def lowest(self) -> Level | None:
         if not self._prices:
@@ -146,14 +162,21 @@ class OrderBook:
         """Asks, best (lowest price) first."""
         return self._asks.ascending()
 
+    def level_json(self, side: Side) -> list[str]:
+        """Each level of one side as compact JSON ``{"price":"…","size":"…"}``, ascending by price.
+
+        The strings are those Polymarket's book hash is computed over (see ``book_hash``).
+        """
+        return (self._bids if side is Side.BUY else self._asks).json_ascending()
+
     def depth(self) -> tuple[int, int]:
         """Number of (bid, ask) levels."""
         return len(self._bids), len(self._asks)
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask (locked or crossed)."""
-        bb, ba = self.best_bid(), self.best_ask()
-        return bb is not None and ba is not None and bb.price >= ba.price
+        bb, ba = self._bids.highest_price(), self._asks.lowest_price()
+        return bb is not None and ba is not None and bb >= ba
 
     def copy(self) -> OrderBook:
         """An independent copy with the same levels and metadata."""
