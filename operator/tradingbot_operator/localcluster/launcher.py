@@ -1,0 +1,400 @@
+"""Start and stop a local control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok, the way controller-runtime's envtest does it (throwaway PKI, admin client
+certificate) plus the two controllers and a fake kubelet so Deployments really roll out.
+
+Every child runs in its own session with ``PR_SET_PDEATHSIG`` so that it dies with the process that
+started it unless ``detach=True`` (the demo keeps the cluster after its command exits; ``stop`` then
+finds the children through the state file).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki
+
+FAKE_NODE_NAME = "kwok-node-0"
+_PR_SET_PDEATHSIG = 1
+_STATE_FILE = "state.json"
+
+
+class ClusterError(RuntimeError):
+    """Raised when a control-plane component is missing, dies, or does not become ready in time."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class _Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class LocalCluster:
+    """A local control plane rooted at ``workdir`` using the binaries in ``bin_dir``.
+
+    ``start()`` blocks until the API server is ready, the controllers run, the default
+    ServiceAccount exists and the fake node is Ready (``timeout`` seconds in all). ``kubeconfig``
+    then points at an admin (``system:masters``) client-certificate kubeconfig.
+    Raises :class:`ClusterError` when a binary is missing or a component fails.
+    """
+
+    workdir: Path
+    bin_dir: Path
+    timeout: float = 120.0
+    detach: bool = False
+    log: Callable[[str], None] = field(default=lambda _msg: None)
+    _procs: list[_Proc] = field(default_factory=list)
+    apiserver_port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    def binary(self, name: str) -> Path:
+        """Path of a control-plane binary; raises ClusterError if it was not built."""
+        path = self.bin_dir / name
+        if not path.is_file():
+            raise ClusterError(f"{name} not found in {self.bin_dir}; run scripts/build-control-plane.sh")
+        return path
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every component and wait until the cluster can run pods."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+            self.binary(name)
+        deadline = time.monotonic() + self.timeout
+        pki = generate_pki(self.workdir / "pki")
+        try:
+            etcd_port = _free_port()
+            self._spawn(
+                "etcd",
+                [
+                    "--data-dir",
+                    str(self.workdir / "etcd"),
+                    "--listen-client-urls",
+                    f"http://127.0.0.1:{etcd_port}",
+                    "--advertise-client-urls",
+                    f"http://127.0.0.1:{etcd_port}",
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{_free_port()}",
+                    "--unsafe-no-fsync",
+                    "--log-level",
+                    "warn",
+                ],
+            )
+            self.apiserver_port = _free_port()
+            self._write_kubeconfig(pki)
+            self._spawn("kube-apiserver", self._apiserver_args(pki, etcd_port))
+            self._wait(lambda: self._get("/readyz") == 200, deadline, "kube-apiserver /readyz")
+            self.log(f"kube-apiserver ready at {self.server}")
+            kc = str(self.kubeconfig)
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    f"--kubeconfig={kc}",
+                    f"--authentication-kubeconfig={kc}",
+                    f"--authorization-kubeconfig={kc}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={_free_port()}",
+                    f"--service-account-private-key-file={pki.sa_private}",
+                    f"--root-ca-file={pki.ca_cert}",
+                    f"--cluster-signing-cert-file={pki.ca_cert}",
+                    f"--cluster-signing-key-file={pki.ca_key}",
+                    "--use-service-account-credentials=false",
+                    "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+                    "--concurrent-deployment-syncs=10",
+                    "--concurrent-replicaset-syncs=10",
+                    "--v=1",
+                ],
+            )
+            self._spawn(
+                "kube-scheduler",
+                [
+                    f"--kubeconfig={kc}",
+                    f"--authentication-kubeconfig={kc}",
+                    f"--authorization-kubeconfig={kc}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={_free_port()}",
+                    "--v=1",
+                ],
+            )
+            stages = self.workdir / "kwok-stages.yaml"
+            stages.write_text(
+                resources.files("tradingbot_operator.localcluster").joinpath("stages.yaml").read_text()
+            )
+            self._spawn(
+                "kwok",
+                [
+                    f"--kubeconfig={kc}",
+                    "--manage-all-nodes=false",
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                    f"--config={stages}",
+                    f"--server-address=127.0.0.1:{_free_port()}",
+                    "--node-lease-duration-seconds=40",
+                    "--cidr=10.0.0.1/16",
+                    "--node-ip=10.0.0.1",
+                ],
+            )
+            self._create_fake_node()
+            self._wait(self._node_ready, deadline, f"node {FAKE_NODE_NAME} Ready")
+            self._wait(self._default_sa_exists, deadline, "default ServiceAccount")
+            self._save_state()
+            self.log("control plane ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Terminate every component (SIGTERM, then SIGKILL after 10 s) and reap it."""
+        for proc in reversed(self._procs):
+            if proc.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGTERM)
+        for proc in reversed(self._procs):
+            try:
+                proc.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait(timeout=10)
+        self._procs.clear()
+        (self.workdir / _STATE_FILE).unlink(missing_ok=True)
+
+    @staticmethod
+    def stop_detached(workdir: Path) -> bool:
+        """Stop a detached cluster from its state file; returns False when none was running."""
+        state_path = workdir / _STATE_FILE
+        if not state_path.exists():
+            return False
+        state = json.loads(state_path.read_text())
+        pids: list[int] = [p["pid"] for p in state["processes"]]
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for pid in pids:
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        state_path.unlink(missing_ok=True)
+        return True
+
+    def check_alive(self) -> None:
+        """Raise ClusterError naming any component that has exited, with its log's last lines."""
+        for proc in self._procs:
+            if proc.popen.poll() is not None:
+                raise ClusterError(f"{proc.name} exited with {proc.popen.returncode}:\n{_tail(proc.log)}")
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _apiserver_args(self, pki: PkiFiles, etcd_port: int) -> list[str]:
+        return [
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.apiserver_port}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-key-file={pki.sa_public}",
+            f"--service-account-signing-key-file={pki.sa_private}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--api-audiences=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={self.workdir / 'apiserver-certs'}",
+            "--v=1",
+        ]
+
+    def _spawn(self, name: str, args: Sequence[str]) -> None:
+        log_path = self.workdir / f"{name}.log"
+        log_file = log_path.open("ab")
+        popen = subprocess.Popen(
+            [str(self.binary(name)), *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            start_new_session=True,
+            preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - no threads yet at spawn
+        )
+        log_file.close()
+        self._procs.append(_Proc(name, popen, log_path))
+        self.log(f"started {name} (pid {popen.pid}, log {log_path})")
+
+    def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        while True:
+            self.check_alive()
+            try:
+                if ready():
+                    return
+            except (OSError, subprocess.CalledProcessError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise ClusterError(f"timed out waiting for {what}")
+            time.sleep(0.25)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        pki = self.workdir / "pki"
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
+
+    def _get(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - fixed https URL on loopback
+                f"{self.server}{path}", context=self._ssl_context(), timeout=5
+            ) as resp:
+                status: int = resp.status
+                return status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def _get_json(self, path: str) -> dict[str, object]:
+        with urllib.request.urlopen(  # noqa: S310 - fixed https URL on loopback
+            f"{self.server}{path}", context=self._ssl_context(), timeout=5
+        ) as resp:
+            data: dict[str, object] = json.loads(resp.read())
+            return data
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the cluster's kubectl with its admin kubeconfig; raises CalledProcessError if check."""
+        return subprocess.run(
+            [str(self.binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def _create_fake_node(self) -> None:
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": FAKE_NODE_NAME,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "type": "kwok",
+                    "kubernetes.io/hostname": FAKE_NODE_NAME,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+            },
+        }
+        self._wait(
+            lambda: self.kubectl("apply", "-f", "-", input=yaml.safe_dump(node)).returncode == 0,
+            time.monotonic() + 30,
+            "fake node creation",
+        )
+
+    def _node_ready(self) -> bool:
+        node = self._get_json(f"/api/v1/nodes/{FAKE_NODE_NAME}")
+        status = node.get("status")
+        conditions = status.get("conditions", []) if isinstance(status, dict) else []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def _default_sa_exists(self) -> bool:
+        return self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200
+
+    def _write_kubeconfig(self, pki: PkiFiles) -> None:
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "ploy-local",
+                    "cluster": {"server": self.server, "certificate-authority-data": b64(pki.ca_cert)},
+                }
+            ],
+            "users": [
+                {
+                    "name": "ploy-admin",
+                    "user": {
+                        "client-certificate-data": b64(pki.admin_cert),
+                        "client-key-data": b64(pki.admin_key),
+                    },
+                }
+            ],
+            "contexts": [{"name": "ploy-local", "context": {"cluster": "ploy-local", "user": "ploy-admin"}}],
+            "current-context": "ploy-local",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+        self.kubeconfig.chmod(0o600)
+
+    def _save_state(self) -> None:
+        state = {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "processes": [{"name": p.name, "pid": p.popen.pid} for p in self._procs],
+        }
+        (self.workdir / _STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
