@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.bot.market.recordings import BURST_MARKET, TOKEN_A, TOKEN_B, levels, raw
 from tradingbot.market.book import OrderBook, complement_book
+from tradingbot.market.book_hash import book_hash
 from tradingbot.market.messages import BookMessage, PriceChangeMessage, parse_event
 from tradingbot.market.replay import group_steps
 from tradingbot.market.store import BookStore, MarketParams
@@ -164,3 +165,28 @@ def test_a_delta_without_any_snapshot_is_a_gap() -> None:
     first = parse_event(raw("ws_market_burst.json")[0])
     assert isinstance(first, BookMessage)
     assert store.apply_snapshot(first).changed == {TOKEN_A, TOKEN_B}  # B mirrored: pair now known
+
+
+def test_per_entry_hashes_match_47_of_49_for_token_a() -> None:
+    # The README's per-message view: replaying token A entry by entry, 47 of 49 stated hashes match
+    # the book at that moment (last trade 0.255 before the burst, 0.301 in it). The two that do
+    # not are the first two burst entries, stamped with the post-burst state; this is why
+    # BookStore checks at step ends.
+    store = BookStore(market_params=PARAMS)
+    burst = raw("ws_market_burst.json")
+    store.apply(parse_event(burst[0]))
+    results = []
+    for obj in burst[1:-1]:
+        msg = parse_event(obj)
+        assert isinstance(msg, PriceChangeMessage)
+        for entry in msg.price_changes:
+            if entry.asset_id != TOKEN_A:
+                continue
+            one = PriceChangeMessage(market=msg.market, timestamp=msg.timestamp, price_changes=[entry])
+            store.apply(one)
+            book = store.book(TOKEN_A)
+            assert book is not None
+            book.last_trade_price = D("0.301") if msg.timestamp == 1790658827000 else D("0.255")
+            results.append(book_hash(book) == entry.hash)
+    assert len(results) == 49 and results.count(True) == 47
+    assert [i for i, ok in enumerate(results) if not ok] == [46, 47]
