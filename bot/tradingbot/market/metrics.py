@@ -32,6 +32,16 @@ class MarketMetrics:
             ["check", "result"],
             registry=registry,
         )
+        self.gaps = Counter(
+            "tradingbot_market_book_gaps_total",
+            "Level changes for a token whose book we do not hold (each asks for a resync).",
+            registry=registry,
+        )
+        self.stale_changes = Counter(
+            "tradingbot_market_stale_changes_total",
+            "Level changes older than the book they would apply to (already part of a newer snapshot).",
+            registry=registry,
+        )
         self.resyncs = Counter(
             "tradingbot_market_book_resyncs_total",
             "Books re-fetched from REST /book, by reason (gap, mismatch, reconnect).",

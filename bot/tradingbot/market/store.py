@@ -229,11 +229,11 @@ class BookStore:
             if bk is None:
                 out.resync[entry.asset_id] = "gap"
                 if self._metrics is not None:
-                    self._metrics.malformed.labels("gap").inc()
+                    self._metrics.gaps.inc()
                 continue
             if bk.timestamp_ms is not None and msg.timestamp < bk.timestamp_ms:
                 if self._metrics is not None:
-                    self._metrics.malformed.labels("stale").inc()
+                    self._metrics.stale_changes.inc()
                 continue
             self._apply_entry(bk, msg.timestamp, entry)
             out.changed.add(entry.asset_id)

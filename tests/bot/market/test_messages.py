@@ -108,11 +108,7 @@ def _malformed_total(registry: CollectorRegistry) -> float:
     total = 0.0
     for metric in registry.collect():
         if metric.name == "tradingbot_market_malformed_messages":
-            total += sum(
-                s.value
-                for s in metric.samples
-                if s.name.endswith("_total") and s.labels["reason"] not in ("gap", "stale")
-            )
+            total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
     return total
 
 

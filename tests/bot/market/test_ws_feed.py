@@ -218,6 +218,7 @@ async def test_a_gap_is_healed_from_rest_book() -> None:
         (D("0.001"), D("667.12")),
     ]
     assert registry.get_sample_value("tradingbot_market_book_resyncs_total", {"reason": "gap"}) == 1
+    assert registry.get_sample_value("tradingbot_market_book_gaps_total") == 1
     assert (
         registry.get_sample_value("tradingbot_market_book_checks_total", {"check": "hash", "result": "match"})
         == 1
