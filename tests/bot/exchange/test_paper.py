@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tradingbot.domain import Fill, OrderRequest, OrderStatus, Side, TimeInForce
+from tradingbot.domain import Fill, OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
 from tradingbot.exchange.base import ExchangeError, OrderRejected
 from tradingbot.exchange.paper import PaperExchange
 from tradingbot.market.book import Level, OrderBook
@@ -111,3 +113,39 @@ async def test_missing_book_is_a_transient_error() -> None:
     venue = PaperExchange(lambda _token: None, D(0))
     with pytest.raises(ExchangeError):
         await venue.place_order(_req("x", "1", "0.4"))
+
+
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.integers(1, 30).map(D),
+            st.sampled_from(["0.30", "0.35", "0.40", "0.42", "0.45", "0.50"]).map(D),
+            st.sampled_from(list(TimeInForce)),
+            st.sampled_from(list(Side)),
+        ),
+        max_size=12,
+    )
+)
+async def test_fills_never_exceed_size_liquidity_or_limit(
+    orders: list[tuple[str, D, D, TimeInForce, Side]],
+) -> None:
+    venue, books = _venue()
+    first: dict[str, tuple[OrderRequest, OrderResult]] = {}
+    for cid, size, price, tif, side in orders:
+        res = await venue.place_order(OrderRequest(cid, "yes", side, price, size, tif))
+        req, res0 = first.setdefault(cid, (OrderRequest(cid, "yes", side, price, size, tif), res))
+        assert res == res0  # idempotent: a repeated id returns the first result, never fills again
+        assert res.filled_size <= req.size
+        if req.time_in_force is TimeInForce.FOK:
+            assert res.filled_size in (D(0), req.size)
+        for fill in res.fills:
+            assert fill.price <= req.price if req.side is Side.BUY else fill.price >= req.price
+    # Liquidity taken per level never exceeds what the (unchanged) book shows there.
+    taken: dict[tuple[Side, D], D] = {}
+    for req, res in first.values():
+        for fill in res.fills:
+            taken[req.side, fill.price] = taken.get((req.side, fill.price), D(0)) + fill.size
+    shown = {(Side.BUY, lvl.price): lvl.size for lvl in books["yes"].asks()}
+    shown |= {(Side.SELL, lvl.price): lvl.size for lvl in books["yes"].bids()}
+    assert all(qty <= shown[key] for key, qty in taken.items())

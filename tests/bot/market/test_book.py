@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradingbot.domain import Side
 from tradingbot.market.book import Level, OrderBook, complement_book
@@ -86,3 +88,25 @@ def test_complement_mirrors_sides_at_one_minus_price() -> None:
     assert no.bids() == [Level(D("0.60"), D("4")), Level(D("0.50"), D("3"))]
     assert no.asks() == [Level(D("0.70"), D("5")), Level(D("0.90"), D("1"))]
     assert no.tick_size == D("0.01") and no.timestamp_ms == 5
+
+
+prices = st.integers(1, 999).map(lambda i: D(i) / 1000)
+sizes = st.sampled_from(["0", "0", "1", "2.5", "100", "3687.87"]).map(D)
+changes = st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), prices, sizes), max_size=60)
+
+
+@given(changes=changes)
+def test_book_matches_a_plain_dict_model(changes: list[tuple[Side, D, D]]) -> None:
+    bk = OrderBook("yes", "0xm")
+    model: dict[Side, dict[D, D]] = {Side.BUY: {}, Side.SELL: {}}
+    for side, price, size in changes:
+        bk.apply_change(side, price, size)
+        if size == 0:
+            model[side].pop(price, None)
+        else:
+            model[side][price] = size
+    assert [(lvl.price, lvl.size) for lvl in bk.bids()] == sorted(model[Side.BUY].items(), reverse=True)
+    assert [(lvl.price, lvl.size) for lvl in bk.asks()] == sorted(model[Side.SELL].items())
+    assert bk.level_json(Side.SELL) == [
+        f'{{"price":"{p}","size":"{s}"}}' for p, s in sorted(model[Side.SELL].items())
+    ]
