@@ -20,11 +20,14 @@ class ColorHealth:
     ``ready``: the Deployment exists, runs ``revision``, the controller has seen its latest template and
     at least ``replicas`` pods of that revision are Ready. ``ready_since``: latest Ready transition among
     those pods when ``ready`` (None when not ready or when ``replicas`` is 0). ``restarts``: sum of
-    container restarts of that revision's pods.
+    container restarts of that revision's pods. ``available``: the looser test for a color that is
+    already serving: it runs ``revision`` and at least ``replicas`` of its pods are Ready, even if the
+    Deployment has not caught up with a replica change yet (scaling 1 -> 0 is not an outage).
     """
 
     exists: bool
     ready: bool
+    available: bool
     ready_since: datetime | None
     restarts: int
     ready_pods: int
@@ -34,12 +37,15 @@ def color_health(observed: Observed, color: Color, revision: str, replicas: int)
     """Health of ``color`` running ``revision`` with ``replicas`` desired pods, from ``observed``."""
     deployment = observed.deployments.get(color)
     if deployment is None:
-        return ColorHealth(exists=False, ready=False, ready_since=None, restarts=0, ready_pods=0)
+        return ColorHealth(
+            exists=False, ready=False, available=False, ready_since=None, restarts=0, ready_pods=0
+        )
     pods = deployment.pods_of(revision)
     ready_pods = [p for p in pods if p.ready]
     restarts = sum(p.restarts for p in pods)
+    available = deployment.revision == revision and len(ready_pods) >= replicas
     ready = (
-        deployment.revision == revision
+        available
         and deployment.rolled_out
         and deployment.replicas == replicas
         and deployment.updated_replicas >= replicas
@@ -49,7 +55,12 @@ def color_health(observed: Observed, color: Color, revision: str, replicas: int)
     since_values = [p.ready_since for p in ready_pods if p.ready_since is not None]
     ready_since = max(since_values) if ready and since_values else None
     return ColorHealth(
-        exists=True, ready=ready, ready_since=ready_since, restarts=restarts, ready_pods=len(ready_pods)
+        exists=True,
+        ready=ready,
+        available=available,
+        ready_since=ready_since,
+        restarts=restarts,
+        ready_pods=len(ready_pods),
     )
 
 

@@ -246,7 +246,7 @@ def _post_promotion(p: _Pass) -> None:
             f"{rollout.color} restarted {health.restarts} times after promotion (maxRestarts "
             f"{p.spec.rollout.max_restarts})",
         )
-    elif not health.ready:
+    elif not health.available:
         problem = (
             RolloutResult.ROLLED_BACK,
             REASON_READINESS_LOST,
@@ -388,7 +388,9 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
             p.update_rollout(ready_since=since)
         rollout = p.status.rollout
         assert rollout is not None and rollout.ready_since is not None
-        if rollout.baked_at is None and p.now >= rollout.ready_since + _seconds(p.spec.rollout.bake_seconds):
+        baked = p.now >= rollout.ready_since + _seconds(p.spec.rollout.bake_seconds)
+        # Passing the gate is progress, so it waits for the end of a pause (failures do not wait).
+        if rollout.baked_at is None and baked and not p.paused:
             p.update_rollout(baked_at=p.now)
             p.event(
                 EventType.NORMAL,
@@ -515,7 +517,7 @@ def _summarise(p: _Pass) -> None:
     generation = p.observed.generation
     active = s.active_color
     active_health = p.health(active, s.active_revision) if active is not None and s.active_revision else None
-    active_ready = active_health is not None and active_health.ready
+    active_ready = active_health is not None and active_health.available
     failed = p.blocked()
     phase = compute_phase(
         paused=p.paused,

@@ -10,7 +10,7 @@ Times are UTC, whole seconds (RFC 3339 on the wire).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -160,6 +160,6 @@ class TradingBotStatus(CrdModel):
         description="Manual-action annotation values already handled.",
     )
 
-    def to_wire(self) -> dict[str, object]:
+    def to_wire(self) -> dict[str, Any]:
         """The status as the JSON object to write (camelCase, absent fields omitted)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
