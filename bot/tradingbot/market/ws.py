@@ -31,6 +31,9 @@ from tradingbot.market.store import ApplyOutcome, BookStore, MarketParams
 log = logging.getLogger(__name__)
 
 DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+# The initial dump holds every subscribed book in one frame; websockets' 1 MiB default is too small
+# for many full-depth books, and unbounded would let one frame exhaust memory.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
 class StaleFeedError(Exception):
@@ -164,7 +167,9 @@ class PolymarketWsFeed:
         return ws
 
     async def _open(self) -> ClientConnection:
-        ws = await connect(self.url, open_timeout=self.open_timeout_s, ping_interval=None, max_size=None)
+        ws = await connect(
+            self.url, open_timeout=self.open_timeout_s, ping_interval=None, max_size=MAX_FRAME_BYTES
+        )
         try:
             await ws.send(self.subscription_message())
         except BaseException:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ Script = Callable[[int], Iterable[str | None]]
 class MarketServer:
     script: Script
     answer_pings: bool = True
+    rest_books: dict[str, Any] = field(default_factory=lambda: {REST_BOOK["asset_id"]: REST_BOOK})
     subscriptions: list[Any] = field(default_factory=list)
     pings: int = 0
     pinged: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,9 +63,9 @@ class MarketServer:
             return None
         token = httpx.URL(request.path).params.get("token_id", "")
         self.book_requests.append(token)
-        if token != REST_BOOK["asset_id"]:
+        if token not in self.rest_books:
             return conn.respond(404, "not found\n")
-        resp = conn.respond(200, json.dumps(REST_BOOK))
+        resp = conn.respond(200, json.dumps(self.rest_books[token]))
         resp.headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(resp.body))})
         return resp
 
@@ -93,8 +95,12 @@ class MarketServer:
 
 
 @contextlib.asynccontextmanager
-async def market_server(script: Script, *, answer_pings: bool = True) -> AsyncIterator[MarketServer]:
+async def market_server(
+    script: Script, *, answer_pings: bool = True, rest_books: dict[str, Any] | None = None
+) -> AsyncIterator[MarketServer]:
     ms = MarketServer(script, answer_pings)
+    if rest_books is not None:
+        ms.rest_books = rest_books
     async with serve(ms.handler, "127.0.0.1", 0, process_request=ms.process_request) as server:
         ms.server = server
         yield ms
@@ -252,3 +258,42 @@ async def test_unreachable_server_is_retried_until_stopped() -> None:
 def test_requires_assets() -> None:
     with pytest.raises(ValueError, match="asset_ids"):
         PolymarketWsFeed("ws://x", [], None)
+
+
+async def test_a_hash_mismatch_drops_the_book_and_resyncs_it_from_rest() -> None:
+    corrupted = copy.deepcopy(BURST[5])
+    assert corrupted["price_changes"][1]["asset_id"] == TOKEN_A
+    corrupted["price_changes"][1]["size"] = "3687.88"  # top of book unchanged: only the hash tells
+    # REST answers with the recorded final book plus the REST-only fields; the README states its
+    # hash recomputes with these values, so the resynced book is itself verified.
+    rest_final = {
+        **BURST[-1],
+        "min_order_size": "5",
+        "tick_size": "0.001",
+        "neg_risk": False,
+        "last_trade_price": "0.301",
+    }
+
+    def script(_n: int) -> Iterable[str | None]:
+        yield json.dumps([BURST[0]])
+        for msg in [*BURST[1:5], corrupted, *BURST[6:10]]:
+            yield json.dumps(msg)
+
+    registry = CollectorRegistry()
+    async with market_server(script, rest_books={TOKEN_A: rest_final}) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry)
+        last_ts = int(BURST[9]["timestamp"])
+
+        def done() -> bool:
+            b = feed.book(TOKEN_B)
+            return _final_book_reached(feed) and b is not None and b.timestamp_ms == last_ts
+
+        await _run_until(feed, done)
+
+    assert registry.get_sample_value("tradingbot_market_book_resyncs_total", {"reason": "mismatch"}) == 1
+    checks = "tradingbot_market_book_checks_total"
+    assert registry.get_sample_value(checks, {"check": "hash", "result": "mismatch"}) == 1
+    assert ms.book_requests == [TOKEN_A]
+    # The mismatch shows when message 6 closes step 5 (message 6 is applied, then A is replaced);
+    # the REST snapshot is newer than token A's entries in messages 7-9, so those are skipped.
+    assert registry.get_sample_value("tradingbot_market_stale_changes_total") == 3
