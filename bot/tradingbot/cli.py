@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -83,7 +84,14 @@ def run(
             access_log=False,
         )
     )
-    server.run()
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it against the handler installed
+    # before it started; catching it there makes a graceful stop exit 0, as Kubernetes expects.
+    stopped_by: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: stopped_by.append(signum))
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not server.started:
         raise typer.Exit(1)
 

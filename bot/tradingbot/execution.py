@@ -71,9 +71,11 @@ class OrderFlow:
         if stored.status not in UNSETTLED:
             return OrderResult(req.client_order_id, stored.status, (), stored.reason)
         result: OrderResult | None = None
+        sent = False
         try:
             async with self.ledger.fenced(epoch) as writer:
                 self.metrics.orders_placed.inc()
+                sent = True
                 try:
                     result = await self.exchange.place_order(req)
                 except OrderRejected as exc:
@@ -91,6 +93,13 @@ class OrderFlow:
             raise
         except TRANSIENT_DB_ERRORS:
             if result is None:
+                if not sent:
+                    # The fenced transaction never opened, so the order was certainly not sent.
+                    failed = OrderResult(
+                        req.client_order_id, OrderStatus.FAILED, (), "database unavailable; not sent"
+                    )
+                    await self._record_after_outage(epoch, failed)
+                    self._count(failed)
                 raise
             await self._record_after_outage(epoch, result)
         self._count(result)

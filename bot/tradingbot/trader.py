@@ -17,6 +17,7 @@ from decimal import Decimal
 from tradingbot.config.model import MarketConfig, TradingConfig
 from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
 from tradingbot.execution import OrderFlow
+from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
 from tradingbot.ledger.fence import FencedError
 from tradingbot.market.feed import MarketFeed
 from tradingbot.metrics import BotMetrics
@@ -107,6 +108,10 @@ class Trader:
                 self.deactivate(f"fenced: {exc}")
                 if self._on_fenced is not None:
                     self._on_fenced(exc)
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning(
+                    "trading pass for market %s skipped, database unavailable: %r", market.condition_id, exc
+                )
             except Exception:
                 log.exception("trading pass for market %s failed", market.condition_id)
 

@@ -1,0 +1,162 @@
+"""The HTTP surface against the real PostgreSQL: probes, metrics, ledger views, secret masking."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.bot.service.support import StaticFeed, arbitrage_feed
+from tests.support.postgres import PostgresServer
+from tradingbot.app import create_app
+from tradingbot.config.settings import Settings, load_settings
+from tradingbot.runtime import Overrides
+
+pytestmark = pytest.mark.db
+
+PASSWORD = "hunter2-do-not-log"
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, dsn: str, **env: str) -> Settings:
+    for name in list(os.environ):
+        if name.startswith("PLOY_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    # The test server trusts every connection, so the password is carried but never checked.
+    monkeypatch.setenv("PLOY_DATABASE_URL", dsn.replace("postgres@", f"postgres:{PASSWORD}@"))
+    monkeypatch.setenv("PLOY_REPLAY_SPEED", "50")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            yield client
+
+
+async def _ready(client: httpx.AsyncClient) -> httpx.Response:
+    """Poll /health/ready until 200 (at most ~10 s); return the last response."""
+    import asyncio
+
+    response = await client.get("/health/ready")
+    for _ in range(100):
+        if response.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+        response = await client.get("/health/ready")
+    return response
+
+
+async def test_ready_on_the_replay_feed_and_never_logs_the_password(
+    migrated_dsn: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = _settings(monkeypatch, migrated_dsn)
+    async with running(create_app(settings)) as client:
+        ready = await _ready(client)
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "config"}
+        assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
+        health = (await client.get("/health")).json()
+        assert health["status"] == "ok" and health["epoch"] == 1
+        assert health["role"] == {"mode": "standalone", "color": None, "state": "active", "trading": True}
+        assert health["uptime_seconds"] > 0 and health["version"]
+        metrics = (await client.get("/metrics")).text
+        for name in (
+            "ploy_role_active 1.0",
+            "ploy_epoch 1.0",
+            "ploy_orders_placed_total",
+            "tradingbot_market_",
+        ):
+            assert name in metrics
+    assert PASSWORD not in caplog.text
+    assert "postgres:***@" in caplog.text
+
+
+async def test_unmigrated_database_is_not_ready(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running(create_app(_settings(monkeypatch, db_dsn))) as client:
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        schema = response.json()["checks"]["schema"]
+        assert schema["ok"] is False and "expected 1" in schema["detail"]
+
+
+async def test_stopped_database_flips_ready_but_not_live(
+    postgres: PostgresServer, migrated_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(_settings(monkeypatch, migrated_dsn))
+    async with running(app) as client:
+        assert (await _ready(client)).status_code == 200
+        postgres.stop()
+        try:
+            ready = await client.get("/health/ready")
+            live = await client.get("/health/live")
+            assert ready.status_code == 503
+            body: dict[str, Any] = ready.json()
+            assert body["checks"]["database"]["ok"] is False
+            assert body["checks"]["market_data"]["ok"] is True
+            assert live.status_code == 200 and live.json() == {"status": "ok"}
+        finally:
+            postgres.start()
+        assert (await _ready(client)).status_code == 200
+
+
+async def test_stale_market_data_is_not_ready(migrated_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = StaticFeed()  # never receives a message
+    app = create_app(_settings(monkeypatch, migrated_dsn), Overrides(feed=feed))
+    async with running(app) as client:
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert (
+            response.json()["checks"]["market_data"]["detail"] == "RuntimeError: no market data received yet"
+        )
+
+
+async def test_orders_and_positions_views(
+    migrated_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.bot.service.support import MARKET, NO, YES
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        f"""
+trading:
+  mode: paper
+  markets: [{{conditionId: "{MARKET}", tokens: ["{YES}", "{NO}"]}}]
+  strategy: {{name: complete-set-arbitrage, minEdge: "0.01", maxOrderSize: "10"}}
+  risk: {{maxExposureUsd: "9.5", maxDailyLossUsd: "100"}}
+""",
+        encoding="utf-8",
+    )
+    settings = _settings(monkeypatch, migrated_dsn, PLOY_CONFIG=str(config))
+    feed = arbitrage_feed()
+    app = create_app(settings, Overrides(feed=feed))
+    async with running(app) as client:
+        runtime = app.state.runtime
+        await runtime.role.wait_settled()
+        await runtime.trader.wait_idle()  # activation trades once
+        await feed.touch(YES)  # the exposure limit allows no second set
+        await runtime.trader.wait_idle()
+        orders = (await client.get("/orders")).json()["orders"]
+        assert sorted((o["token_id"], o["status"], o["price"], o["size"]) for o in orders) == [
+            (YES, "FILLED", "0.40", "10"),
+            (NO, "FILLED", "0.55", "10"),
+        ]
+        positions = (await client.get("/positions")).json()
+        assert Decimal(positions["pnl_usd"]) == Decimal("0.5")
+        assert Decimal(positions["exposure_usd"]) == Decimal("9.5")
+        metrics = (await client.get("/metrics")).text
+        assert "ploy_orders_filled_total 2.0" in metrics
+        assert 'ploy_orders_rejected_total{reason="max_exposure"} 1.0' in metrics
