@@ -3,8 +3,10 @@
 A YES share and a NO share of the same binary market together always pay out exactly 1 USD, so
 buying both legs for ``size`` pairs is profitable when the depth-walked cost of both legs plus taker
 fees is below ``size x (1 - min_edge)``. Polymarket's taker fee for a fill of ``q`` shares at price
-``p`` is ``q x rate x p x (1 - p)`` USD, with ``rate`` set per market (Polymarket fee docs; the
-bot's market config carries it). Pure functions, exact ``Decimal`` arithmetic.
+``p`` is ``q x rate x p x (1 - p)`` USD with ``rate`` set per market (docs.polymarket.com/trading/fees,
+whose general form raises ``p x (1 - p)`` to a per-market exponent, 1 here; makers pay nothing).
+The fee is kept exact (no venue rounding), so it is never understated by rounding down. Pure
+functions, exact ``Decimal`` arithmetic.
 """
 
 from __future__ import annotations
