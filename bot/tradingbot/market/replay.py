@@ -99,6 +99,7 @@ class ReplayFeed:
         self._pipeline = FeedPipeline(BookStore(market_params=market_params, metrics=metrics), metrics)
         self._on_pass_end = on_pass_end
         self.passes = 0
+        self._reset_pending = False
 
     @property
     def store(self) -> BookStore:
@@ -120,8 +121,7 @@ class ReplayFeed:
     async def run(self, stop: asyncio.Event) -> None:
         """Replay until the recordings end (without ``loop``) or ``stop`` is set."""
         while not stop.is_set():
-            if self.passes > 0:
-                self._pipeline.store.reset()
+            self._reset_pending = self.passes > 0
             for steps in self._files:
                 prev_ts: int | None = None
                 for step in steps:
@@ -142,6 +142,11 @@ class ReplayFeed:
 
     async def play_step(self, step: Step) -> None:
         """Apply one step's messages, close the step (integrity checks) and notify listeners."""
+        if self._reset_pending:
+            # Reset right before the first step's snapshot, with no await in between, so no
+            # reader ever sees the books missing between two passes.
+            self._pipeline.store.reset()
+            self._reset_pending = False
         self._pipeline.mark_received()
         out = self._pipeline.handle_objects(step.messages)
         out.merge(self._pipeline.store.flush())

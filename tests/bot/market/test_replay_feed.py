@@ -68,7 +68,22 @@ async def test_looping_rebuilds_consistent_books_every_pass() -> None:
         metrics=MarketMetrics(registry),
         on_pass_end=on_pass_end,
     )
+    missing_after_first_seen = 0
+
+    async def watch() -> None:
+        # A concurrent reader: once books exist they must never vanish between passes.
+        nonlocal missing_after_first_seen
+        seen = False
+        while not stop.is_set():
+            present = feed.book(TOKEN_A) is not None and feed.book(TOKEN_B) is not None
+            seen = seen or present
+            missing_after_first_seen += seen and not present
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
     await feed.run(stop)
+    await watcher
+    assert missing_after_first_seen == 0
     assert finals == [True, True, True]
     counts = feed.store.check_counts()
     assert counts.hash_mismatch == 0 and counts.top_mismatch == 0
