@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,12 +60,15 @@ async def load_configuration(kubeconfig: str | None = None) -> Configuration:
 async def run_operator(
     options: RunOptions,
     *,
-    stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
     registry: CollectorRegistry | None = None,
     on_reconciler: Any = None,
 ) -> None:
-    """Run until ``stop_flag`` is set (or forever / until a signal when it is None).
+    """Run until ``stop_flag`` is set (or until SIGTERM/SIGINT when it is None).
+
+    The flags may be ``threading.Event``s when the operator runs in its own thread: kopf cancels
+    every task of its event loop when it stops, so embedding it needs a loop of its own.
 
     ``registry`` receives the operator's metrics (a fresh one by default); ``on_reconciler`` is called
     with the :class:`Reconciler` once it exists (tests use it to inspect passes).
