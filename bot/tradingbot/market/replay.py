@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from tradingbot.market.store import BookStore, MarketParams
 DEFAULT_RECORDING = "ws_market_burst.json"
 # Longest pause between two steps, seconds: recordings can hold hours-long silences.
 MAX_STEP_GAP_S = 5.0
+
+
+# Book-hash inputs the WS recordings cannot carry, for the markets of the embedded recordings:
+# the shared data README states their hashes recompute with min_order_size "5", neg_risk false.
+EMBEDDED_MARKET_PARAMS: dict[str, MarketParams] = {
+    "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01": MarketParams(Decimal(5), False),
+    "0x6bd56627aa21311850825edb27e53434a0e17a4f782be0086bc07f71eee00d0d": MarketParams(Decimal(5), False),
+}
 
 
 def embedded_recording(name: str = DEFAULT_RECORDING) -> Path:
@@ -76,7 +85,8 @@ class ReplayFeed:
     ``speed`` scales the recorded inter-step delays (1.0 = real time, 10.0 = ten times faster,
     0 = no delay); a single pause never exceeds ``MAX_STEP_GAP_S / speed``. With ``loop`` the
     files are replayed forever, each pass starting from a clean store so books are rebuilt from
-    the recording's first snapshot. ``on_pass_end`` (tests, benchmarks) is called after each pass.
+    the recording's first snapshot. ``market_params`` (hash inputs per market) defaults to
+    ``EMBEDDED_MARKET_PARAMS``. ``on_pass_end`` (tests, benchmarks) is called after each pass.
     Raises ``OSError``/``ValueError`` at construction if a file cannot be read.
     """
 
@@ -96,7 +106,8 @@ class ReplayFeed:
         self.speed = speed
         self.loop = loop
         self._files = [group_steps(load_recording(p)) for p in self.paths]
-        self._pipeline = FeedPipeline(BookStore(market_params=market_params, metrics=metrics), metrics)
+        params = EMBEDDED_MARKET_PARAMS if market_params is None else market_params
+        self._pipeline = FeedPipeline(BookStore(market_params=params, metrics=metrics), metrics)
         self._on_pass_end = on_pass_end
         self.passes = 0
         self._reset_pending = False

@@ -41,6 +41,9 @@ async def test_replays_to_the_final_book_and_notifies_listeners() -> None:
     assert age is not None and age >= 0
     assert seen == seen_async and set(seen) == {TOKEN_A, TOKEN_B}
     assert seen.count(TOKEN_A) == 48  # once per step
+    # The embedded market params make the default replay verify the recorded hashes too.
+    counts = feed.store.check_counts()
+    assert (counts.hash_match, counts.hash_mismatch) == (93, 0)
 
 
 async def test_several_files_feed_one_store() -> None:
