@@ -256,3 +256,24 @@ def test_servicemonitor_covers_both_colors() -> None:
     assert relabel["color"] == ["__meta_kubernetes_pod_label_ploy_dev_color"]
     (policy,) = by_kind(docs, "NetworkPolicy")
     assert policy["spec"]["podSelector"] == {"matchLabels": {"ploy.dev/tradingbot": "demo"}}
+
+
+@pytest.mark.parametrize("values", ci_values(OPERATOR_CHART), ids=lambda p: p.name)
+def test_operator_args_are_accepted_by_the_real_cli(values: Path) -> None:
+    import typer.main
+
+    from tradingbot_operator.cli import app
+
+    (deployment,) = by_kind(_render(OPERATOR_CHART, values), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["ploy-operator"]
+    group = typer.main.get_group(app)
+    subcommand, *args = container["args"]
+    assert subcommand == "run"
+    # Parsing (not invoking) the real command: an unknown option or a bad value raises here.
+    with group.commands["run"].make_context("run", args) as ctx:
+        params = ctx.params
+    watch = yaml.safe_load(values.read_text()).get("watchNamespaces", [])
+    assert list(params["namespace"]) == watch
+    assert params["all_namespaces"] is (not watch)
+    assert params["liveness"] == "http://0.0.0.0:8080/healthz"

@@ -1,0 +1,95 @@
+"""The tradingbot chart's PrometheusRule, checked by Prometheus' own promtool (syntax and unit tests of
+every alert against synthetic series), and every metric the rules and the dashboard use is one the bot
+or the operator actually exports, with label values from their own enums."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.delivery.tools import BOT_CHART, DATA, ROOT, by_kind, documents, helm_template, required, run
+from tradingbot.risk import RejectReason
+from tradingbot_operator.model import RolloutResult
+
+PROMTOOL_TESTS = DATA / "promtool" / "tradingbot-alerts.test.yaml"
+METRIC_RE = re.compile(r"\b(ploy_[a-z0-9_]+)")
+SUFFIXES = ("_total", "_bucket", "_sum", "_count")
+
+
+def _promtool() -> str:
+    found = shutil.which("promtool")
+    if found:
+        return found
+    message = "promtool not found: run scripts/ensure-promtool.sh (Debian package prometheus)"
+    if required("db") or required("cluster"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _rules_file(directory: Path) -> Path:
+    """The chart's rule groups (release arb, namespace bots, default values) as a promtool rules file."""
+    (rule,) = by_kind(documents(helm_template(BOT_CHART, release="arb", namespace="bots")), "PrometheusRule")
+    path = directory / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
+    return path
+
+
+def test_promtool_checks_rules(tmp_path: Path) -> None:
+    result = run(_promtool(), "check", "rules", str(_rules_file(tmp_path)))
+    assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_every_alert(tmp_path: Path) -> None:
+    _rules_file(tmp_path)
+    tests = yaml.safe_load(PROMTOOL_TESTS.read_text())
+    tested = {t["alertname"] for group in tests["tests"] for t in group["alert_rule_test"] if t["exp_alerts"]}
+    rules = yaml.safe_load((tmp_path / "rules.yaml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert tested == alerts, "every alert needs a unit test in which it fires"
+    shutil.copy(PROMTOOL_TESTS, tmp_path / PROMTOOL_TESTS.name)
+    result = run(_promtool(), "test", "rules", str(tmp_path / PROMTOOL_TESTS.name))
+    assert "SUCCESS" in result.stdout
+
+
+def _exported_names() -> set[str]:
+    """Metric names written as string literals in the bot's and the operator's sources."""
+    names: set[str] = set()
+    for package in (ROOT / "bot" / "tradingbot", ROOT / "operator" / "tradingbot_operator"):
+        for source in package.rglob("*.py"):
+            names |= set(re.findall(r"[\"'](ploy_[a-z0-9_]+)[\"']", source.read_text()))
+    return names
+
+
+def _base(name: str) -> str:
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _used_metrics() -> set[str]:
+    stream = helm_template(BOT_CHART, release="arb", namespace="bots")
+    (rule,) = by_kind(documents(stream), "PrometheusRule")
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    dashboard = json.loads((BOT_CHART / "dashboards" / "tradingbot.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    return {m for expr in exprs for m in METRIC_RE.findall(expr)}
+
+
+def test_rules_and_dashboard_use_only_exported_metrics() -> None:
+    exported = {_base(n) for n in _exported_names()}
+    used = _used_metrics()
+    assert {"ploy_role_active", "ploy_fenced_writes_total", "ploy_pnl_usd"} <= used
+    missing = sorted(m for m in used if _base(m) not in exported)
+    assert not missing, f"metrics no component exports: {missing}"
+
+
+def test_rules_match_label_values_of_the_components() -> None:
+    text = helm_template(BOT_CHART, release="arb", namespace="bots")
+    assert f'reason="{RejectReason.DAILY_LOSS.value}"' in text
+    assert f'result=~"{RolloutResult.ROLLED_BACK.value}|{RolloutResult.ABORTED.value}"' in text
