@@ -103,3 +103,12 @@ def test_store_verifies_rest_and_2024_snapshots() -> None:
     assert isinstance(full, BookMessage)
     store.apply(full)
     assert store.check_counts().hash_match == 2
+
+
+def test_an_altered_snapshot_fails_its_hash_check() -> None:
+    obj = raw("ws_book_snapshot.json")[0]
+    altered = {**obj, "bids": [*obj["bids"][:-1], {**obj["bids"][-1], "size": "1"}]}
+    store = BookStore(market_params={obj["market"]: MarketParams(D(5), False)})
+    store.apply(parse_event(altered))
+    counts = store.check_counts()
+    assert (counts.hash_match, counts.hash_mismatch) == (0, 1)
