@@ -60,8 +60,8 @@ class PolymarketWsFeed:
       integrity checks run.
     * Reconnect: exponential backoff with jitter (tenacity) between ``backoff_initial_s`` and
       ``backoff_max_s`` over consecutive failed connects; it resets after a successful subscribe.
-      On reconnect every book is dropped until the server's fresh snapshot arrives, so a book
-      that may have missed updates is never served.
+      When the connection is lost every book is dropped (listeners are told) until the server's
+      fresh snapshot arrives, so a book that may have missed updates is never served.
     * Resync: a gap or a hash/top-of-book mismatch drops that book and fetches ``GET /book``
       through ``rest`` (at most once per ``resync_min_interval_s`` per token).
     """
@@ -143,6 +143,10 @@ class PolymarketWsFeed:
             finally:
                 if self._metrics is not None:
                     self._metrics.connected.set(0)
+                if not stop.is_set():
+                    # Books nobody maintains must not be traded on while we reconnect.
+                    self._drop_all()
+                    await self._pipeline.notify(self.asset_ids)
                 with contextlib.suppress(Exception):
                     await ws.close()
 
@@ -181,10 +185,13 @@ class PolymarketWsFeed:
         if self._metrics is not None:
             self._metrics.connected.set(1)
         # Whatever happened while disconnected is unknown: wait for the fresh snapshots.
-        for asset_id in self.store.asset_ids():
-            self.store.drop(asset_id)
+        self._drop_all()
         self._pipeline.mark_received()
         return ws
+
+    def _drop_all(self) -> None:
+        for asset_id in self.store.asset_ids():
+            self.store.drop(asset_id)
 
     async def _session(self, ws: ClientConnection, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(ws))

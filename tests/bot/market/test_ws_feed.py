@@ -179,9 +179,18 @@ async def test_subscribes_heartbeats_survives_a_drop_and_rebuilds_the_book() -> 
     registry = CollectorRegistry()
     async with market_server(script) as ms, httpx.AsyncClient() as http:
         feed = _feed(ms, http, registry, ping_interval_s=0.05)
+        gone_while_disconnected: list[bool] = []
+
+        def on_change(asset_id: str) -> None:
+            if asset_id == TOKEN_A and feed.connections == 1:
+                gone_while_disconnected.append(feed.book(TOKEN_A) is None)
+
+        feed.subscribe(on_change)
         await _run_until(feed, lambda: _final_book_reached(feed), ms.pinged)
 
     assert ms.connections == 2 and feed.connections == 2
+    # While connection 1 was lost the book was withdrawn, before connection 2 rebuilt it.
+    assert gone_while_disconnected[0] is False and gone_while_disconnected[-1] is True
     assert ms.subscriptions == [{"assets_ids": [TOKEN_A, TOKEN_B], "type": "market"}] * 2
     assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 1
     assert (
