@@ -63,12 +63,14 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = _settings(monkeypatch, migrated_dsn)
-    async with running(create_app(settings)) as client:
+    app = create_app(settings)
+    async with running(app) as client:
         ready = await _ready(client)
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
         assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "config"}
         assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
+        await app.state.runtime.role.wait_settled()
         health = (await client.get("/health")).json()
         assert health["status"] == "ok" and health["epoch"] == 1
         assert health["role"] == {"mode": "standalone", "color": None, "state": "active", "trading": True}

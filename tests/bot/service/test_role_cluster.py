@@ -1,0 +1,136 @@
+"""The in-cluster role against the real API server: each color watches its own TradingBot and trades
+only while ``status.activeColor`` is its color, under ``status.epoch``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+import yaml
+
+from tests.bot.service.support import (
+    Bot,
+    BotFactory,
+    CountingExchange,
+    arbitrage_feed,
+    settle,
+    trading_config,
+)
+from tests.support.cluster import ClusterHandle
+from tradingbot.exchange.paper import PaperExchange
+from tradingbot.role.controller import RoleState
+from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
+
+pytestmark = [pytest.mark.cluster, pytest.mark.db]
+
+CRD = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "tradingbots.ploy.dev.yaml"
+NAME = "arb"
+
+
+def _tradingbot(namespace: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "ploy.dev/v1alpha1",
+            "kind": "TradingBot",
+            "metadata": {"name": NAME, "namespace": namespace},
+            "spec": {
+                "image": "registry.example/ploy-bot:0.1.0",
+                "trading": {
+                    "mode": "paper",
+                    "markets": [{"conditionId": "0x" + "ab" * 32, "tokens": ["1001", "1002"]}],
+                    "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "10"},
+                    "risk": {"maxExposureUsd": "100000", "maxDailyLossUsd": "100"},
+                },
+                "database": {"secretRef": {"name": "bot-db"}},
+            },
+        }
+    )
+
+
+def _kubectl(cluster: ClusterHandle, *args: str, input: str | None = None) -> None:
+    done = cluster.kubectl(*args, input=input, check=False)
+    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+
+
+def _set_status(cluster: ClusterHandle, namespace: str, color: str, epoch: int) -> None:
+    patch = json.dumps({"status": {"activeColor": color, "epoch": epoch}})
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "tradingbots.ploy.dev",
+        NAME,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    )
+
+
+async def _eventually(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _epoch_calls(exchange: CountingExchange, epoch: int) -> int:
+    return sum(n for oid, n in exchange.placed.items() if oid.startswith(f"e{epoch}-"))
+
+
+async def test_each_color_follows_its_tradingbot_status(
+    cluster: ClusterHandle, namespace: str, pool: asyncpg.Pool, bots: BotFactory
+) -> None:
+    _kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    _kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s", "crd/tradingbots.ploy.dev")
+    _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
+
+    feed = arbitrage_feed(size="100000000")
+    exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
+    blue: Bot = bots(exchange, feed, trading_config())
+    green: Bot = bots(exchange, feed, trading_config())
+    api = await api_client(cluster.kubeconfig)
+    watches = [
+        asyncio.create_task(watch_tradingbot(api, namespace, NAME, color, bot.role.observe))
+        for color, bot in (("blue", blue), ("green", green))
+    ]
+    try:
+        # No status yet: nobody trades.
+        await asyncio.sleep(1.0)
+        assert blue.role.state is RoleState.PASSIVE and green.role.state is RoleState.PASSIVE
+
+        _set_status(cluster, namespace, "blue", 1)
+        await _eventually(lambda: blue.role.state is RoleState.ACTIVE, "blue active")
+        assert green.role.state is RoleState.PASSIVE and green.role.epoch == 1
+        await settle(blue)
+        assert _epoch_calls(exchange, 1) > 0
+
+        _set_status(cluster, namespace, "green", 2)
+        await _eventually(lambda: green.role.state is RoleState.ACTIVE, "green active")
+        await _eventually(lambda: blue.trader.epoch is None, "blue stops trading")
+        await settle(blue)
+        blue_calls = _epoch_calls(exchange, 1)
+        await feed.touch("1001", "1002")
+        await settle(blue)
+        await settle(green)
+        assert _epoch_calls(exchange, 1) == blue_calls
+        assert _epoch_calls(exchange, 2) > 0
+        assert all(n == 1 for n in exchange.placed.values())
+
+        _kubectl(cluster, "-n", namespace, "delete", "tradingbots.ploy.dev", NAME)
+        await _eventually(lambda: green.role.state is RoleState.PASSIVE, "green passive after delete")
+        assert green.trader.epoch is None
+    finally:
+        for task in watches:
+            task.cancel()
+        for task in watches:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await api.close()
