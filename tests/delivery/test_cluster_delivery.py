@@ -19,7 +19,6 @@ from tests.delivery.tools import (
     BOT_CHART,
     OPERATOR_CHART,
     ROOT,
-    by_kind,
     ci_values,
     documents,
     helm_template,
