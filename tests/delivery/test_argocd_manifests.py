@@ -1,0 +1,176 @@
+"""The ArgoCD manifests, checked against the repository they deploy: sync waves put the operator before
+the bots, every source path and values file exists and renders, the AppProject allows exactly what the
+charts render, and the ignoreDifferences jq expressions (run by the real jq) drop only what the operator
+and people own."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.delivery.tools import (
+    ARGOCD,
+    BOT_CHART,
+    DATA,
+    OPERATOR_CHART,
+    ROOT,
+    by_kind,
+    documents,
+    helm_template,
+    required,
+    run,
+)
+from tradingbot_operator.model import TradingBotSpec
+
+SKIP_DRY_RUN = "SkipDryRunOnMissingResource=true"
+CLUSTER_SCOPED = {
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterKopfPeering",
+    "Namespace",
+}
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ARGOCD / name).read_text())
+    return data
+
+
+def _wave(doc: dict[str, Any]) -> int:
+    return int(doc["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+
+def _environments() -> list[dict[str, str]]:
+    appset = _load("apps/tradingbots.yaml")
+    elements: list[dict[str, str]] = appset["spec"]["generators"][0]["list"]["elements"]
+    return elements
+
+
+def test_root_app_syncs_the_apps_directory() -> None:
+    root = _load("root-app.yaml")
+    assert (ROOT / root["spec"]["source"]["path"]).is_dir()
+    assert root["spec"]["source"]["path"] == "argocd/apps"
+
+
+def test_operator_syncs_in_an_earlier_wave_than_the_bots() -> None:
+    operator = _load("apps/ploy-operator.yaml")
+    bots = _load("apps/tradingbots.yaml")
+    assert _wave(operator) < _wave(bots)
+
+
+def test_operator_app_templates_the_crd_once() -> None:
+    source = _load("apps/ploy-operator.yaml")["spec"]["source"]
+    assert (ROOT / source["path"] / "Chart.yaml").is_file()
+    assert source["helm"]["skipCrds"] is True
+    assert source["helm"]["valuesObject"]["crds"] == {"install": True, "keep": True}
+    sync = _load("apps/ploy-operator.yaml")["spec"]["syncPolicy"]["syncOptions"]
+    assert "ServerSideApply=true" in sync
+
+
+@pytest.mark.parametrize("env", [e["env"] for e in _environments()])
+def test_environment_values_render_a_valid_tradingbot(env: str) -> None:
+    template = _load("apps/tradingbots.yaml")["spec"]["template"]["spec"]
+    chart_dir = ROOT / template["source"]["path"]
+    (value_file,) = template["source"]["helm"]["valueFiles"]
+    values = (chart_dir / value_file.replace("{{ .env }}", env)).resolve()
+    assert values.is_file() and values.is_relative_to(ROOT)
+    docs = documents(helm_template(chart_dir, values=values, release="arb", namespace=f"bots-{env}"))
+    (bot,) = by_kind(docs, "TradingBot")
+    spec = TradingBotSpec.model_validate(bot["spec"])
+    if env == "production":
+        assert spec.rollout.auto_promote is False, "production waits for a person to promote"
+        assert spec.rollout.migration.enabled
+
+
+def test_bots_skip_the_dry_run_until_the_crd_exists() -> None:
+    options = _load("apps/tradingbots.yaml")["spec"]["template"]["spec"]["syncPolicy"]["syncOptions"]
+    assert "SkipDryRunOnMissingResource=true" in options
+    (bot,) = by_kind(documents(helm_template(BOT_CHART)), "TradingBot")
+    assert bot["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == SKIP_DRY_RUN
+
+
+def _rendered_for_argocd(tmp_path: Path) -> list[dict[str, Any]]:
+    """Both charts as the Applications render them (the operator's valuesObject, each environment)."""
+    values = _load("apps/ploy-operator.yaml")["spec"]["source"]["helm"]["valuesObject"]
+    operator_values = tmp_path / "operator-values.yaml"
+    operator_values.write_text(yaml.safe_dump(values))
+    docs = documents(helm_template(OPERATOR_CHART, values=operator_values))
+    for env in _environments():
+        docs += documents(helm_template(BOT_CHART, values=ARGOCD / "values" / f"{env['env']}.yaml"))
+    return docs
+
+
+def test_appproject_allows_every_kind_the_charts_render(tmp_path: Path) -> None:
+    spec = _load("appproject.yaml")["spec"]
+    cluster = {(r["group"], r["kind"]) for r in spec["clusterResourceWhitelist"]}
+    namespaced = {(r["group"], r["kind"]) for r in spec["namespaceResourceWhitelist"]}
+    rendered = _rendered_for_argocd(tmp_path)
+    assert by_kind(rendered, "ServiceMonitor") and by_kind(rendered, "CustomResourceDefinition")
+    for doc in rendered:
+        if doc["metadata"].get("annotations", {}).get("helm.sh/hook") == "test":
+            continue  # ArgoCD does not sync helm test hooks
+        group = doc["apiVersion"].rpartition("/")[0]
+        allowed = cluster if doc["kind"] in CLUSTER_SCOPED else namespaced
+        assert (group, doc["kind"]) in allowed, f"{group}/{doc['kind']} is not allowed by the AppProject"
+    assert ("", "Secret") in {(r["group"], r["kind"]) for r in spec["namespaceResourceBlacklist"]}
+
+
+def test_appproject_admits_every_destination() -> None:
+    allowed = {d["namespace"] for d in _load("appproject.yaml")["spec"]["destinations"]}
+    assert _load("apps/ploy-operator.yaml")["spec"]["destination"]["namespace"] in allowed
+    assert {e["namespace"] for e in _environments()} <= allowed
+    assert _load("root-app.yaml")["spec"]["destination"]["namespace"] in allowed
+
+
+def _jq() -> str:
+    found = shutil.which("jq")
+    if found:
+        return found
+    if required("cluster"):
+        pytest.fail("jq not found")
+    pytest.skip("jq not found")
+
+
+def test_ignore_differences_drop_only_operator_and_manual_fields() -> None:
+    appset = _load("apps/tradingbots.yaml")
+    (rule,) = appset["spec"]["template"]["spec"]["ignoreDifferences"]
+    assert (rule["group"], rule["kind"]) == ("ploy.dev", "TradingBot")
+    live = json.loads((DATA / "status" / "healthy.json").read_text())["object"]
+    live["metadata"]["annotations"] = {
+        "kopf.zalando.org/last-handled-configuration": "{}",
+        "ploy.dev/promote": "2026-11-21T10:01:00Z",
+        "argocd.argoproj.io/sync-options": "SkipDryRunOnMissingResource=true",
+        "team": "trading",
+    }
+    live["metadata"]["finalizers"] = ["kopf.zalando.org/KopfFinalizerMarker"]
+    normalized = copy.deepcopy(live)
+    for pointer in rule["jsonPointers"]:
+        *parents, last = pointer.strip("/").split("/")
+        target = normalized
+        for part in parents:
+            target = target[part]
+        target.pop(last, None)
+    for expression in rule["jqPathExpressions"]:
+        result = run(_jq(), "-c", f"del({expression})", input=json.dumps(normalized))
+        normalized = json.loads(result.stdout)
+    assert "status" not in normalized and "finalizers" not in normalized["metadata"]
+    assert normalized["metadata"]["annotations"] == {
+        "argocd.argoproj.io/sync-options": "SkipDryRunOnMissingResource=true",
+        "team": "trading",
+    }
+    assert normalized["spec"] == live["spec"]
+
+
+def test_every_argocd_file_is_yaml_with_a_kind() -> None:
+    files = sorted(Path(ARGOCD).rglob("*.yaml"))
+    assert len(files) >= 6
+    for path in files:
+        for doc in documents(path.read_text()):
+            assert doc.get("kind") or path.parent.name == "values", path
