@@ -5,7 +5,6 @@ Everything it starts is recorded in ``$PLOY_CACHE/demo/state.json`` and stopped 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -14,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.cluster import ClusterHandle, crds_dir, default_bin_dir  # noqa: E402
+from tests.support.mainjob import (  # noqa: E402
+    demo_tradingbot,
+    install_operator_chart,
+    prepare_bot_namespace,
+    start_operator,
+    token_kubeconfig,
+    wait_http,
+)
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 from tradingbot_operator.ctl import render  # noqa: E402
 from tradingbot_operator.localcluster import LocalCluster  # noqa: E402
@@ -38,63 +44,27 @@ STATE = DEMO / "state.json"
 OPERATOR_NS = "ploy-system"
 BOT_NS = "demo"
 BOT = "polymarket-arb"
-# The market of the recording the bot replays (shared/data/polymarket/ws_market_burst.json).
-CONDITION_ID = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
-TOKENS = [
-    "76670567130917723816490572615540605537878462672464291990940067659127658071111",
-    "54179564009642723353355316176091991063553046330768303687769988635499280029688",
-]
 
 
 def step(n: int, total: int, text: str) -> None:
     console.rule(f"[bold]step {n}/{total}[/bold] {text}")
 
 
-def tradingbot(image: str, fault: str | None = None) -> dict[str, Any]:
-    """The demo's TradingBot; ``fault`` sets the kwok failure-injection label on its pods."""
-    return {
-        "apiVersion": "ploy.dev/v1alpha1",
-        "kind": "TradingBot",
-        "metadata": {"name": BOT, "namespace": BOT_NS},
-        "spec": {
-            "image": image,
-            "replicas": 1,
-            "trading": {
-                "mode": "paper",
-                "markets": [{"conditionId": CONDITION_ID, "tokens": TOKENS}],
-                "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"},
-                "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100", "killSwitch": False},
-            },
-            "database": {"secretRef": {"name": "bot-db", "key": "url"}},
-            "rollout": {
-                "autoPromote": True,
-                "bakeSeconds": 5,
-                "maxRestarts": 0,
-                "progressDeadlineSeconds": 90,
-                "postPromotionSeconds": 10,
-                "scaleDownDelaySeconds": 30,
-            },
-            "podTemplate": {"labels": {"ploy.dev/fault": fault} if fault else {}},
-        },
-    }
-
-
 def start_detached(name: str, argv: list[str], env: dict[str, str]) -> int:
-    log = (DEMO / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
-    )
+    with (DEMO / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     return proc.pid
 
 
-def wait_http(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310
-            if resp.status < 500:
-                return True
-        time.sleep(0.5)
-    return False
+def tradingbot(image: str, fault: str | None = None) -> dict[str, Any]:
+    return demo_tradingbot(BOT, BOT_NS, image, fault)
 
 
 def watch(cluster: ClusterHandle, done: Any, what: str, timeout: float) -> dict[str, Any]:
@@ -131,68 +101,22 @@ def up() -> None:
         cluster.kubectl("apply", "--server-side", "-f", str(crd))
 
     step(2, total, "helm install ploy-operator (CRD, RBAC, ServiceAccount) into ploy-system")
-    cluster.helm(
-        "upgrade",
-        "--install",
-        "ploy-operator",
-        str(REPO / "charts/ploy-operator"),
-        "--namespace",
-        OPERATOR_NS,
-        "--create-namespace",
-        "--set",
-        "replicaCount=0",  # the operator runs as a local process below, as the chart's ServiceAccount
-        "--wait",
-        "--timeout",
-        "120s",
-    )
+    sa_name = install_operator_chart(cluster, "ploy-operator", OPERATOR_NS)
     console.print(cluster.helm("list", "-A").stdout)
 
     step(
-        3,
-        total,
-        "operator as a local process, authenticated with a TokenRequest token of the chart's ServiceAccount",
+        3, total, "operator as a local process, authenticated with a TokenRequest token of its ServiceAccount"
     )
-    sa = json.loads(cluster.kubectl("-n", OPERATOR_NS, "get", "serviceaccount", "-o", "json").stdout)
-    sa_name = next(i["metadata"]["name"] for i in sa["items"] if i["metadata"]["name"] != "default")
-    token = cluster.kubectl("-n", OPERATOR_NS, "create", "token", sa_name, "--duration=24h").stdout.strip()
-    ca = base64.b64encode((local.workdir / "pki" / "ca.crt").read_bytes()).decode()
-    op_kubeconfig = DEMO / "operator.kubeconfig"
-    op_kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "operator",
-                "clusters": [
-                    {"name": "local", "cluster": {"server": local.server, "certificate-authority-data": ca}}
-                ],
-                "users": [{"name": sa_name, "user": {"token": token}}],
-                "contexts": [{"name": "operator", "context": {"cluster": "local", "user": sa_name}}],
-            }
-        )
-    )
-    op_kubeconfig.chmod(0o600)
+    op_kubeconfig = token_kubeconfig(cluster, OPERATOR_NS, sa_name, DEMO / "operator.kubeconfig")
     metrics_port, liveness_port = free_port(), free_port()
-    env = {**os.environ, "KUBECONFIG": str(op_kubeconfig)}
-    state["pids"]["operator"] = start_detached(
-        "operator",
-        [
-            str(REPO / ".venv/bin/ploy-operator"),
-            "run",
-            "--all-namespaces",
-            "--metrics-port",
-            str(metrics_port),
-            "--liveness",
-            f"http://127.0.0.1:{liveness_port}/healthz",
-        ],
-        env,
+    operator = start_operator(
+        op_kubeconfig, DEMO / "operator.log", None, metrics_port, liveness_port, detach=True
     )
+    state["pids"]["operator"] = operator.pid
     STATE.write_text(json.dumps(state))
     if not wait_http(f"http://127.0.0.1:{liveness_port}/healthz", 60):
         raise SystemExit(f"demo: the operator did not come up; see {DEMO / 'operator.log'}")
-    console.print(
-        f"operator pid {state['pids']['operator']} as system:serviceaccount:{OPERATOR_NS}:{sa_name}"
-    )
+    console.print(f"operator pid {operator.pid} as system:serviceaccount:{OPERATOR_NS}:{sa_name}")
 
     step(4, total, "PostgreSQL + a real bot process (standalone, replay feed) for /health and /metrics")
     # Not under $HOME: PostgreSQL runs as the postgres user, who cannot enter root's home.
@@ -214,20 +138,7 @@ def up() -> None:
     )
 
     step(5, total, f"kubectl apply TradingBot {BOT_NS}/{BOT} 1.0.0 — first rollout on blue")
-    cluster.kubectl("create", "namespace", BOT_NS, check=False)
-    cluster.kubectl(
-        "label", "namespace", BOT_NS, "pod-security.kubernetes.io/enforce=restricted", "--overwrite"
-    )
-    cluster.kubectl(
-        "-n",
-        BOT_NS,
-        "create",
-        "secret",
-        "generic",
-        "bot-db",
-        f"--from-literal=url=postgresql://bot@db.{BOT_NS}.svc:5432/bot",
-        check=False,
-    )
+    prepare_bot_namespace(cluster, BOT_NS)
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot("registry.example/ploy-bot:1.0.0")))
     watch(cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 120)
 
