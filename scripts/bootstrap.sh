@@ -12,7 +12,11 @@ log "syncing .venv (uv sync --frozen --all-groups)"
 uv sync --frozen --all-groups --quiet
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   log "installing PostgreSQL from Debian packages"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
+# promtool (Debian's prometheus package) checks and unit-tests the charts' alert rules.
+bash scripts/ensure-promtool.sh
