@@ -1,0 +1,113 @@
+"""Revision and config hashing: what changes the bot changes the revision, nothing else does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.operator.plan_world import spec_dict
+from tradingbot_operator.model import TradingBotSpec
+from tradingbot_operator.revision import config_hash, render_config, revision
+
+
+def spec_with(**changes: Any) -> TradingBotSpec:
+    """``spec_dict()`` with dotted-path changes."""
+    data = spec_dict()
+    data.setdefault("podTemplate", {})
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return TradingBotSpec.model_validate(data)
+
+
+BASE = spec_with()
+
+
+def test_revision_is_ten_lowercase_hex_digits() -> None:
+    assert re.fullmatch(r"[0-9a-f]{10}", revision(BASE))
+    assert re.fullmatch(r"[0-9a-f]{10}", config_hash(BASE))
+
+
+def test_revision_is_stable_across_parses_and_key_order() -> None:
+    data = spec_dict()
+    reordered = dict(reversed(list(data.items())))
+    reordered["trading"] = dict(reversed(list(data["trading"].items())))
+    assert revision(TradingBotSpec.model_validate(reordered)) == revision(BASE)
+    assert revision(TradingBotSpec.model_validate(BASE.model_dump(by_alias=True))) == revision(BASE)
+
+
+def test_defaults_written_out_give_the_same_revision() -> None:
+    explicit = spec_with(**{"trading.markets": [{**spec_dict()["trading"]["markets"][0], "feeRate": "0"}]})
+    assert revision(explicit) == revision(BASE)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"replicas": 0},
+        {"paused": True},
+        {"rollout.bakeSeconds": 5},
+        {"rollout.autoPromote": False},
+        {"rollout.migration": {"enabled": True, "args": ["migrate"]}},
+    ],
+    ids=str,
+)
+def test_operational_settings_are_not_part_of_the_revision(changes: dict[str, Any]) -> None:
+    assert revision(spec_with(**changes)) == revision(BASE)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"image": "registry.example/ploy-bot:1.0.1"},
+        {"trading.strategy.minEdge": "0.02"},
+        {"trading.strategy.minEdge": "0.010"},  # the bot reads the string; a different text is a change
+        {"trading.risk.killSwitch": True},
+        {"podTemplate.labels": {"ploy.dev/fault": "never-ready"}},
+        {"podTemplate.annotations": {"ploy.dev/fail-after": "5s"}},
+        {"podTemplate.resources": {"limits": {"memory": "256Mi"}}},
+        {"database.secretRef": {"name": "other-db", "key": "url"}},
+    ],
+    ids=str,
+)
+def test_what_changes_the_bot_changes_the_revision(changes: dict[str, Any]) -> None:
+    assert revision(spec_with(**changes)) != revision(BASE)
+
+
+def test_config_hash_follows_the_config_only() -> None:
+    assert config_hash(spec_with(image="registry.example/ploy-bot:2.0.0")) == config_hash(BASE)
+    assert config_hash(spec_with(**{"trading.strategy.maxOrderSize": "10"})) != config_hash(BASE)
+
+
+def test_rendered_config_is_the_trading_block_with_decimal_strings() -> None:
+    rendered = yaml.safe_load(render_config(BASE))
+    assert list(rendered) == ["trading"]
+    trading = rendered["trading"]
+    assert trading["mode"] == "paper"
+    assert trading["strategy"] == {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"}
+    assert trading["markets"][0]["tokens"] == ["111", "222"]
+    assert trading["markets"][0]["feeRate"] == "0"
+    assert trading["risk"]["maxExposureUsd"] == "500"
+    assert trading["risk"]["killSwitch"] is False
+    assert "url" not in render_config(BASE)
+
+
+def test_rendered_config_holds_no_database_reference() -> None:
+    assert "bot-db" not in render_config(BASE)
+
+
+def test_the_bot_accepts_the_rendered_config() -> None:
+    """Contract with the bot: its own config model parses what the operator renders, unchanged."""
+    from tradingbot.config.model import TradingConfig
+
+    rendered = yaml.safe_load(render_config(spec_with(**{"trading.risk.maxDataAgeSeconds": 12})))
+    parsed = TradingConfig.model_validate(rendered["trading"])
+    assert str(parsed.strategy.min_edge) == "0.01"
+    assert parsed.risk.max_data_age_seconds == 12
+    assert parsed.markets[0].tokens == ("111", "222")
