@@ -169,10 +169,12 @@ def test_operator_rbac_is_least_privilege(values: Path) -> None:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
     grants = _grants(rules)
     assert ("", "secrets") not in grants, "the operator never reads Secrets: pods get them by secretKeyRef"
-    assert grants[("ploy.dev", "tradingbots")] == {"get", "list", "watch", "patch"}
-    assert grants[("ploy.dev", "tradingbots/status")] == {"get", "patch"}
+    assert grants[("ploy.dev", "tradingbots")] == {"get", "list", "watch"}
+    assert grants[("ploy.dev", "tradingbots/status")] == {"patch"}
     assert grants[("", "pods")] == {"get", "list", "watch"}
-    assert grants[("", "events")] == {"create", "patch"}
+    assert grants[("", "events")] == {"create"}
+    assert grants[("", "configmaps")] == {"get", "list", "create"}
+    assert "delete" not in grants[("apps", "deployments")]
     assert ("rbac.authorization.k8s.io", "roles") not in grants
     namespaced = yaml.safe_load(values.read_text()).get("watchNamespaces", [])
     cluster_role = by_kind(docs, "ClusterRole")[0]

@@ -192,16 +192,22 @@ def test_helm_install_both_charts_under_restricted_pod_security(
         assert peering["metadata"]["labels"]["app.kubernetes.io/instance"] == release
         # The operator's ServiceAccount may do what the operator does, and nothing with Secrets.
         sa = f"system:serviceaccount:{ns}:{release}-ploy-operator"
-        for verb, resource in (("patch", "tradingbots.ploy.dev/status"), ("create", "deployments.apps")):
-            assert (
-                cluster.kubectl("auth", "can-i", verb, resource, "--as", sa, "-n", "default").stdout.strip()
-                == "yes"
-            )
-        for verb, resource in (("get", "secrets"), ("delete", "tradingbots.ploy.dev"), ("update", "pods")):
-            denied = cluster.kubectl(
-                "auth", "can-i", verb, resource, "--as", sa, "-n", "default", check=False
-            )
-            assert denied.stdout.strip() == "no", (verb, resource)
+
+        def can(verb: str, resource: str, *extra: str) -> str:
+            args = ("auth", "can-i", verb, resource, *extra, "--as", sa, "-n", "default")
+            return cluster.kubectl(*args, check=False).stdout.strip()
+
+        assert can("patch", "tradingbots.ploy.dev", "--subresource=status") == "yes"
+        assert can("create", "deployments.apps") == "yes"
+        assert can("watch", "pods") == "yes"
+        denied = (
+            ("get", "secrets"),
+            ("patch", "tradingbots.ploy.dev"),
+            ("update", "pods"),
+            ("delete", "deployments.apps"),
+        )
+        for verb, resource in denied:
+            assert can(verb, resource) == "no", (verb, resource)
     finally:
         cluster.helm("uninstall", "arb", "-n", ns, "--wait", check=False)
         cluster.helm("uninstall", release, "-n", ns, "--wait", check=False)

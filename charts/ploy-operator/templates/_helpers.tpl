@@ -57,27 +57,37 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
-{{/* Rules for the namespaced resources the operator reads and writes (a ClusterRole's or a Role's). */}}
+{{/*
+Rules for the namespaced resources the operator reads and writes (a ClusterRole's or a Role's): exactly
+the requests tradingbot_operator.kube makes and the watches its kopf handlers open. TradingBots are only
+read; the operator writes their status subresource (manual actions are acknowledged there, so it never
+patches the object itself). Deployments are created, replaced (PUT) and scaled (merge patch); Services
+created and replaced; hashed ConfigMaps only created (immutable, garbage-collected by ownerReference);
+migration Jobs created and deleted; pods only read; core Events posted.
+*/}}
 {{- define "ploy-operator.namespacedRules" -}}
 - apiGroups: [ploy.dev]
   resources: [tradingbots]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [ploy.dev]
   resources: [tradingbots/status]
-  verbs: [get, patch]
+  verbs: [patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, update, patch]
 - apiGroups: [""]
-  resources: [services, configmaps]
-  verbs: [get, list, watch, create, update, patch, delete]
+  resources: [services]
+  verbs: [get, list, create, update]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, create]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
