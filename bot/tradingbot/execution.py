@@ -68,6 +68,11 @@ class OrderFlow:
         except FencedError:
             self.metrics.fenced_writes.inc()
             raise
+        except TRANSIENT_DB_ERRORS:
+            # The INSERT may have committed although its reply was lost; the order was not sent
+            # either way, so settle it as FAILED if it exists.
+            await self._fail_unsent(epoch, req.client_order_id)
+            raise
         if stored.status not in UNSETTLED:
             return OrderResult(req.client_order_id, stored.status, (), stored.reason)
         result: OrderResult | None = None
@@ -95,11 +100,7 @@ class OrderFlow:
             if result is None:
                 if not sent:
                     # The fenced transaction never opened, so the order was certainly not sent.
-                    failed = OrderResult(
-                        req.client_order_id, OrderStatus.FAILED, (), "database unavailable; not sent"
-                    )
-                    await self._record_after_outage(epoch, failed)
-                    self._count(failed)
+                    await self._fail_unsent(epoch, req.client_order_id)
                 raise
             await self._record_after_outage(epoch, result)
         self._count(result)
@@ -122,6 +123,14 @@ class OrderFlow:
                 except FencedError:
                     self.metrics.fenced_writes.inc()
                     raise
+
+    async def _fail_unsent(self, epoch: int, client_order_id: str) -> None:
+        failed = OrderResult(client_order_id, OrderStatus.FAILED, (), "database unavailable; not sent")
+        try:
+            await self._record_after_outage(epoch, failed)
+        except KeyError:
+            return  # never persisted: nothing to settle
+        self._count(failed)
 
     def _count(self, result: OrderResult) -> None:
         if result.status is OrderStatus.FILLED:

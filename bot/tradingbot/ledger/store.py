@@ -16,7 +16,7 @@ from decimal import Decimal
 import asyncpg
 
 from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
-from tradingbot.ledger.fence import check_fence, raise_fence
+from tradingbot.ledger.fence import FencedError, check_fence, raise_fence
 
 UNSETTLED = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 """Statuses an order can still leave; every other status is final."""
@@ -78,44 +78,44 @@ class FencedWriter:
         nothing. A final status is never overwritten. Returns the status now stored. Raises
         ``KeyError`` if the order was never persisted.
         """
-        conn = self._conn
-        row = await conn.fetchrow(
-            "SELECT token_id, side, status FROM orders WHERE client_order_id = $1 FOR UPDATE",
-            result.client_order_id,
-        )
-        if row is None:
-            raise KeyError(result.client_order_id)
-        if result.fills:
-            await conn.executemany(
-                """
+        # One statement (one round trip): lock the order row, add the fills not yet recorded, and move
+        # the status unless it is already final.
+        row = await self._conn.fetchrow(
+            """
+            WITH o AS (
+                SELECT client_order_id, token_id, side, status FROM orders
+                WHERE client_order_id = $1 FOR UPDATE
+            ),
+            new_fills AS (
                 INSERT INTO fills (client_order_id, seq, bot_id, epoch, token_id, side, price, size, fee_usd)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                SELECT o.client_order_id, f.seq, $2::text, $3::bigint, o.token_id, o.side,
+                       f.price, f.size, f.fee
+                FROM o, unnest($4::int[], $5::numeric[], $6::numeric[], $7::numeric[])
+                        AS f(seq, price, size, fee)
                 ON CONFLICT (client_order_id, seq) DO NOTHING
-                """,
-                [
-                    (
-                        result.client_order_id,
-                        seq,
-                        self.bot_id,
-                        self.epoch,
-                        row["token_id"],
-                        row["side"],
-                        fill.price,
-                        fill.size,
-                        fill.fee_usd,
-                    )
-                    for seq, fill in enumerate(result.fills)
-                ],
+            ),
+            moved AS (
+                UPDATE orders SET status = $8::text, reason = $9::text, updated_at = now()
+                FROM o
+                WHERE orders.client_order_id = o.client_order_id AND o.status = ANY($10::text[])
+                RETURNING orders.status
             )
-        if OrderStatus(row["status"]) not in UNSETTLED:
-            return OrderStatus(row["status"])
-        await conn.execute(
-            "UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE client_order_id = $1",
+            SELECT (SELECT status FROM o) AS before, (SELECT status FROM moved) AS after
+            """,
             result.client_order_id,
+            self.bot_id,
+            self.epoch,
+            list(range(len(result.fills))),
+            [f.price for f in result.fills],
+            [f.size for f in result.fills],
+            [f.fee_usd for f in result.fills],
             result.status.value,
             result.reason,
+            [status.value for status in UNSETTLED],
         )
-        return result.status
+        if row["before"] is None:
+            raise KeyError(result.client_order_id)
+        return OrderStatus(row["after"] or row["before"])
 
 
 def _order(row: asyncpg.Record) -> StoredOrder:
@@ -159,14 +159,23 @@ class Ledger:
         Idempotent on ``client_order_id``: a second call returns the row already there (any status).
         Raises ``LedgerConflict`` if that id is stored with different order fields.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            await check_fence(conn, self.bot_id, epoch)
-            await conn.execute(
+        # One statement, so one round trip: the fence row is locked FOR SHARE for the statement's own
+        # transaction and the INSERT happens only if it holds ``epoch``.
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
                 """
-                INSERT INTO orders (client_order_id, bot_id, epoch, market, token_id, side, price, size, tif,
-                                    status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'PENDING')
-                ON CONFLICT (client_order_id) DO NOTHING
+                WITH f AS (SELECT epoch FROM fence WHERE bot_id = $2 FOR SHARE),
+                ins AS (
+                    INSERT INTO orders (client_order_id, bot_id, epoch, market, token_id, side, price, size,
+                                        tif, status)
+                    SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $6::text, $7::numeric,
+                           $8::numeric, $9::text, 'PENDING'
+                    FROM f WHERE f.epoch = $3::bigint
+                    ON CONFLICT (client_order_id) DO NOTHING
+                    RETURNING created_at, updated_at
+                )
+                SELECT (SELECT epoch FROM f) AS fence_epoch, ins.created_at, ins.updated_at
+                FROM (SELECT 1) AS one LEFT JOIN ins ON true
                 """,
                 req.client_order_id,
                 self.bot_id,
@@ -178,8 +187,17 @@ class Ledger:
                 req.size,
                 req.time_in_force.value,
             )
-            row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", req.client_order_id)
-        stored = _order(row)
+            held = row["fence_epoch"]
+            if held is None or int(held) != epoch:
+                raise FencedError(self.bot_id, epoch, None if held is None else int(held))
+            if row["created_at"] is not None:
+                return StoredOrder(
+                    req, market, epoch, OrderStatus.PENDING, None, row["created_at"], row["updated_at"]
+                )
+            existing = await conn.fetchrow(
+                "SELECT * FROM orders WHERE client_order_id = $1", req.client_order_id
+            )
+        stored = _order(existing)
         if stored.request != req or stored.market != market:
             raise LedgerConflict(f"client order id {req.client_order_id!r} already names another order")
         return stored
