@@ -257,6 +257,16 @@ CASES = [
         'Unsupported value: "Maybe": supported values: "Exists", "Equal"',
         same_message=False,
     ),
+    Case(
+        "resource-quantity-garbage",
+        {P + "resources": {"limits": {"memory": "lots"}}},
+        "podTemplate.resources values must be Kubernetes quantities",
+    ),
+    Case(
+        "resource-quantity-negative",
+        {P + "resources": {"requests": {"cpu": "-1"}}},
+        "podTemplate.resources values must be Kubernetes quantities",
+    ),
     Case("unknown-field", {S + "replica": 1}, 'unknown field "spec.replica"', same_message=False),
 ]
 
@@ -304,7 +314,8 @@ def test_name_rules_reject(case: Case) -> None:
 @pytest.fixture(scope="module")
 def crd_installed(cluster: ClusterHandle) -> ClusterHandle:
     """The generated CRD applied to the cluster and Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=render())
+    applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=render(), check=False)
+    assert applied.returncode == 0, applied.stderr
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     return cluster
 

@@ -334,20 +334,37 @@ class RolloutSpec(CrdModel):
 
 # --- pod template ------------------------------------------------------------------------------------
 
+# A non-negative Kubernetes quantity (k8s.io/apimachinery resource.Quantity): number + optional suffix.
+QUANTITY_RE = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+
 Quantity = Annotated[
     str,
     BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
-    SchemaExtra({INT_OR_STRING: True, "description": "A Kubernetes quantity such as 500m, 1 or 256Mi."}),
+    SchemaExtra(
+        {
+            INT_OR_STRING: True,
+            "maxLength": 64,
+            "description": "A Kubernetes quantity such as 500m, 1 or 256Mi.",
+        }
+    ),
+    Checked(
+        Rule(
+            cel="isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))",
+            message="podTemplate.resources values must be Kubernetes quantities such as 500m, 1 or 256Mi",
+            check=lambda v: re.fullmatch(QUANTITY_RE, v) is not None,
+        )
+    ),
 ]
+QuantityMap = Annotated[dict[str, Quantity], Field(max_length=MAX_MAP_ENTRIES)]
 
 
 class ResourceRequirements(CrdModel):
     """CPU and memory for the bot container, as in a Pod's ``resources``."""
 
-    limits: Annotated[dict[str, Quantity], Field(max_length=MAX_MAP_ENTRIES)] = Field(
+    limits: QuantityMap = Field(
         default_factory=dict, description='Resource limits, e.g. {"cpu": "500m", "memory": "256Mi"}.'
     )
-    requests: Annotated[dict[str, Quantity], Field(max_length=MAX_MAP_ENTRIES)] = Field(
+    requests: QuantityMap = Field(
         default_factory=dict, description='Resource requests, e.g. {"cpu": "100m", "memory": "128Mi"}.'
     )
 
