@@ -314,7 +314,9 @@ def test_name_rules_reject(case: Case) -> None:
 @pytest.fixture(scope="module")
 def crd_installed(cluster: ClusterHandle) -> ClusterHandle:
     """The generated CRD applied to the cluster and Established."""
-    applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=render(), check=False)
+    applied = cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=render(), check=False
+    )
     assert applied.returncode == 0, applied.stderr
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     return cluster
