@@ -370,7 +370,9 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
             f"{rollout.color} restarted {health.restarts} times (maxRestarts {max_restarts})",
         )
         return
-    if rollout.ready_since is not None and not health.ready:
+    # Readiness loss means fewer Ready pods than wanted; a Deployment still catching up with a replica
+    # change (scaling 1 -> 0 mid-bake) is not a loss, it only holds the gate until it has caught up.
+    if rollout.ready_since is not None and not health.available:
         _fail(
             p,
             rollout,
@@ -380,10 +382,14 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
         )
         return
     if health.ready:
-        observed_since = health.ready_since or p.now
-        since = (
-            max(rollout.ready_since, observed_since) if rollout.ready_since else min(observed_since, p.now)
-        )
+        # The latest Ready transition of the pods, so a flap between two passes restarts the bake;
+        # with no pods (0 replicas) there is nothing to flap and the recorded time stands.
+        if health.ready_since is None:
+            since = rollout.ready_since or p.now
+        elif rollout.ready_since is None:
+            since = min(health.ready_since, p.now)
+        else:
+            since = max(rollout.ready_since, health.ready_since)
         if since != rollout.ready_since:
             p.update_rollout(ready_since=since)
         rollout = p.status.rollout

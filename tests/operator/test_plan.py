@@ -670,6 +670,26 @@ SCENARIOS = [
         ],
     ),
     Scenario(
+        "replica change mid-bake scales the new color too and does not fail it",
+        [
+            *FIRST_ROLLOUT,
+            GREEN_STARTS,
+            GREEN_READY,
+            Step(
+                "replicas 0",
+                5,
+                edit(replicas=0),
+                Expect(
+                    phase=Phase.BAKING,
+                    rollout_color=GREEN,
+                    last=(RolloutResult.PROMOTED, REASON_PROMOTED_FIRST),
+                    actions=(("scale", "blue", 0), ("deploy", "green", 0)),
+                ),
+            ),
+            Step("bake completes", 25, expect=Expect(phase=Phase.VERIFYING, active=GREEN, epoch=2)),
+        ],
+    ),
+    Scenario(
         "config-only change is a new revision",
         [
             *FIRST_ROLLOUT,
