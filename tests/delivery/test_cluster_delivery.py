@@ -5,6 +5,10 @@ charts install into a namespace that enforces Pod Security "restricted" with eve
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,9 +47,10 @@ OWN_CRDS = (
 
 
 def _apply_crds(cluster: ClusterHandle, path: Path) -> list[str]:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}", "-f", str(path)
-    )
+    manager = f"--field-manager={FIELD_MANAGER}"
+    args = ("apply", "--server-side", "--force-conflicts", manager, "-f", str(path))
+    result = cluster.kubectl(*args, check=False)
+    assert result.returncode == 0, f"{path}: {result.stderr}"
     return [d["metadata"]["name"] for d in documents(path.read_text())]
 
 
@@ -238,3 +243,80 @@ def test_plain_manifests_install(cluster: ClusterHandle, crds: list[str]) -> Non
             "delete", "-f", str(manifests / "examples" / "tradingbot.yaml"), "--wait=false", check=False
         )
         cluster.kubectl("delete", "-f", str(install), "--wait=false", check=False)
+
+
+def _service_account_kubeconfig(cluster: ClusterHandle, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig for the cluster that authenticates as ServiceAccount ``namespace/account``."""
+    token = cluster.kubectl("-n", namespace, "create", "token", account, "--duration=1h").stdout.strip()
+    config = json.loads(
+        cluster.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout
+    )
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = account
+    path.write_text(json.dumps(config))
+    return path
+
+
+OPERATOR_MAIN = "import sys; from tradingbot_operator.cli import main; sys.argv[0] = 'ploy-operator'; main()"
+
+
+def test_real_operator_runs_under_the_chart_rbac(
+    cluster: ClusterHandle, crds: list[str], tmp_path: Path
+) -> None:
+    """The chart's ServiceAccount and RBAC (namespaced mode) are enough for the real operator to roll out
+    the TradingBot the tradingbot chart renders, in a namespace enforcing Pod Security "restricted"."""
+    suffix = uuid.uuid4().hex[:8]
+    operator_ns, bots_ns = f"d-op-{suffix}", f"d-bots-{suffix}"
+    _namespace(cluster, operator_ns)
+    _namespace(cluster, bots_ns)
+    release = f"op-{suffix}"
+    try:
+        cluster.helm(
+            "install", release, str(OPERATOR_CHART), "-n", operator_ns,
+            "--set", f"watchNamespaces={{{bots_ns}}}", "--set", "replicaCount=0",
+        )  # fmt: skip
+        cluster.kubectl(
+            "-n", bots_ns, "create", "secret", "generic", "arb-db",
+            "--from-literal=url=postgresql://bot:secret@db.invalid:5432/bot",
+        )  # fmt: skip
+        cluster.helm(
+            "install", "arb", str(BOT_CHART), "-n", bots_ns, "--set", "database.secretRef.name=arb-db",
+            "--set", "rollout.bakeSeconds=1", "--set", "rollout.postPromotionSeconds=2",
+            "--set", "rollout.scaleDownDelaySeconds=3", "--set", "rollout.progressDeadlineSeconds=60",
+        )  # fmt: skip
+        account = f"{release}-ploy-operator"
+        kubeconfig = _service_account_kubeconfig(cluster, operator_ns, account, tmp_path / "sa.kubeconfig")
+        log = tmp_path / "operator.log"
+        command = [sys.executable, "-c", OPERATOR_MAIN, "run", "--namespace", bots_ns, "--metrics-port", "0"]
+        command += ["--peering", account, "--verbose"]
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        with log.open("wb") as out:
+            operator = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+
+            def healthy() -> bool:
+                bot = _json(cluster, "-n", bots_ns, "get", "tradingbot", "arb")
+                status = bot.get("status", {})
+                return bool(status.get("phase") == "Healthy" and status.get("activeColor"))
+
+            _wait_for(healthy, 180, f"TradingBot arb Healthy (operator log: {log})")
+        finally:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait(timeout=10)
+        text = log.read_text(errors="replace")
+        assert "403" not in text and "Forbidden" not in text, text[-4000:]
+        bot = _json(cluster, "-n", bots_ns, "get", "tradingbot", "arb")
+        assert bot["status"]["epoch"] >= 1
+        active = f"deployment/arb-{bot['status']['activeColor']}"
+        deployment = _json(cluster, "-n", bots_ns, "get", active)
+        assert deployment["status"].get("readyReplicas") == 1
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "arb-bot"
+    finally:
+        cluster.helm("uninstall", "arb", "-n", bots_ns, check=False)
+        cluster.helm("uninstall", release, "-n", operator_ns, check=False)
+        for ns in (bots_ns, operator_ns):
+            cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
