@@ -57,6 +57,8 @@ from tradingbot_operator.snapshot import Snapshot, build_snapshot
 MERGE_PATCH = "application/merge-patch+json"
 NOT_FOUND = 404
 CONFLICT = 409
+# Seconds per request; the client's own default (5 min) would stall a reconcile pass on a hung connection.
+REQUEST_TIMEOUT_SECONDS = 30.0
 
 
 class StaleObject(Exception):
@@ -116,12 +118,16 @@ class Kube:
     """The operator's Kubernetes client: raw JSON requests, observation, actions, status, Events.
 
     ``api`` is a ``kubernetes.aio.client.ApiClient`` owned by the caller (closed by it).
-    ``instance`` names this operator process in Events (default: the host name).
+    ``instance`` names this operator process in Events (default: the host name); ``timeout`` is the
+    total seconds allowed per request (``asyncio.TimeoutError`` beyond it).
     """
 
-    def __init__(self, api: ApiClient, *, instance: str | None = None) -> None:
+    def __init__(
+        self, api: ApiClient, *, instance: str | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS
+    ) -> None:
         self._api = api
         self.instance = instance or socket.gethostname()
+        self.timeout = timeout
 
     # --- transport -------------------------------------------------------------------------------------
 
@@ -146,7 +152,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = await self._api.call_api(*params)
+        response = await self._api.call_api(*params, _request_timeout=self.timeout)
         data = await response.read()
         if not 200 <= response.status <= 299:
             raise ApiException(

@@ -218,6 +218,16 @@ class Reconciler:
         for action in result.actions:
             await self.kube.apply(body, action)
         self._record(namespace, name, status, result.status, snapshot, result.actions)
+        log.debug(
+            "pass %s/%s: phase %s epoch %d, status %s, actions %s, requeue %s",
+            namespace,
+            name,
+            result.status.phase,
+            result.status.epoch,
+            "written" if written else "unchanged",
+            [type(a).__name__ for a in result.actions],
+            result.requeue_after,
+        )
         return PassResult(
             status_written=written, actions=len(result.actions), requeue_after=result.requeue_after
         )

@@ -177,6 +177,17 @@ class BotView:
         color: str | None = service["spec"]["selector"].get("ploy.dev/color")
         return color
 
+    async def wait_service(self, color: str, within: float = 15.0) -> None:
+        """Wait until the active Service selects ``color`` (it follows the status write of a switch)."""
+        deadline = time.monotonic() + within
+        seen = None
+        while time.monotonic() < deadline:
+            seen = await self.service_color()
+            if seen == color:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"active Service of {self.name} selects {seen}, expected {color}")
+
     async def ready_endpoints(self) -> int:
         """Ready endpoints of the active Service, from its EndpointSlices."""
         answer = await self.kube.request(
@@ -205,7 +216,7 @@ class BotView:
         """The active Service selects ``status.activeColor`` and epochs seen so far never decreased."""
         status = await self.status()
         if status.get("activeColor"):
-            assert await self.service_color() == status["activeColor"], status
+            await self.wait_service(status["activeColor"])
         assert self.epochs == sorted(self.epochs), f"epoch went backwards: {self.epochs}"
         return status
 
@@ -255,26 +266,65 @@ async def operator_in_process(
         assert not real, f"the operator failed: {real!r}"
 
 
+# Imports kopf and the client (seconds on a busy machine), then waits for one line on stdin before
+# running ``ploy-operator run``: a test can have a replacement operator warm while the old one runs.
+_GATED = (
+    "import sys, tradingbot_operator.main, tradingbot_operator.cli as cli; "
+    "sys.stdin.readline(); sys.argv = ['ploy-operator', *sys.argv[1:]]; cli.main()"
+)
+
+
+@dataclass
+class OperatorProcess:
+    """A ``ploy-operator run -n <namespace>`` child process; :meth:`go` starts a gated one."""
+
+    proc: subprocess.Popen[bytes]
+
+    def go(self) -> None:
+        """Let a gated process start the operator (it has finished its imports or will soon)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no graceful shutdown, exactly like a node loss or OOM kill."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
-def operator_subprocess(
-    cluster: ClusterHandle, namespace: str, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``ploy-operator run -n <namespace>`` as a child process (KUBECONFIG = the test cluster)."""
+def operator_subprocess(cluster: ClusterHandle, namespace: str, log: Path) -> Iterator[OperatorProcess]:
+    """``ploy-operator run -n <namespace>`` as a gated child process (KUBECONFIG = the test cluster).
+
+    The process imports everything at once but starts the operator only after :meth:`OperatorProcess.go`.
+    """
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    exe = Path(sys.executable).parent / "ploy-operator"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [str(exe), "run", "--namespace", namespace, "--metrics-port", "0"],
+            [
+                sys.executable,
+                "-c",
+                _GATED,
+                "run",
+                "--namespace",
+                namespace,
+                "--metrics-port",
+                "0",
+                "--verbose",
+            ],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        yield proc
+        yield OperatorProcess(proc)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+        if proc.stdin is not None:
+            proc.stdin.close()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:

@@ -15,6 +15,7 @@ from kubernetes.aio.client import ApiClient
 from prometheus_client import CollectorRegistry
 
 from tests.operator.operator_harness import (
+    JSON,
     BotView,
     create_db_secret,
     install_crd,
@@ -49,7 +50,7 @@ def bot_ns(cluster: ClusterHandle, namespace: str) -> str:
     return namespace
 
 
-async def first_rollout(view: BotView, **spec: object) -> dict[str, object]:
+async def first_rollout(view: BotView, **spec: object) -> JSON:
     """Create the TradingBot and wait until blue is active (epoch 1, Healthy)."""
     manifest = tradingbot(view.name, image=IMAGE_1)
     manifest["spec"].update(spec)
@@ -67,7 +68,7 @@ async def test_first_rollout_then_promotion_keeps_endpoints(
     view = new_view(k8s_api, bot_ns, "alpha")
     status = await first_rollout(view)
     assert status["lastRollout"]["result"] == "Promoted"
-    assert await view.service_color() == "blue"
+    await view.wait_service("blue")
     deployment = await view.deployment("blue")
     assert deployment is not None
     owner = deployment["metadata"]["ownerReferences"][0]
@@ -99,7 +100,7 @@ async def test_first_rollout_then_promotion_keeps_endpoints(
             lambda s: s.get("activeColor") == "green" and s.get("epoch") == 2, "green promoted"
         )
         assert status["phase"] in ("Verifying", "Healthy")
-        assert await view.service_color() == "green"
+        await view.wait_service("green")
         await asyncio.sleep(1.0)  # keep sampling across the endpoint controller's catch-up
     finally:
         done.set()
@@ -136,7 +137,7 @@ async def test_never_ready_green_rolled_back_at_deadline(
     assert status["lastRollout"]["reason"] == "ProgressDeadlineExceeded"
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "ProgressDeadlineExceeded"
-    assert await view.service_color() == "blue"
+    await view.wait_service("blue")
     await view.wait_replicas("green", 0)
     assert await view.replicas("blue") == 1
     reasons = {e["reason"] for e in await view.events()}
@@ -166,7 +167,7 @@ async def test_crash_loop_rolled_back_before_deadline(
     assert started is not None and finished is not None
     assert (finished - started).total_seconds() < 30, "rolled back long before the 60 s deadline"
     assert status["activeColor"] == "blue" and status["epoch"] == 1
-    assert await view.service_color() == "blue"
+    await view.wait_service("blue")
 
 
 async def test_ready_then_fail_after_promotion_rolls_back_to_warm_blue(
@@ -192,7 +193,7 @@ async def test_ready_then_fail_after_promotion_rolls_back_to_warm_blue(
     )
     assert status["lastRollout"]["result"] == "RolledBack"
     assert status["lastRollout"]["reason"] == "ReadinessLost"
-    assert await view.service_color() == "blue"
+    await view.wait_service("blue")
     assert view.epochs == sorted(view.epochs)
     await view.wait_replicas("green", 0)
     assert "RolledBack" in {e["reason"] for e in await view.events()}
