@@ -336,6 +336,26 @@ SCENARIOS = [
         ],
     ),
     Scenario(
+        "a readiness flap between two passes restarts the bake",
+        [
+            *FIRST_ROLLOUT,
+            GREEN_STARTS,
+            GREEN_READY,
+            Step(
+                "NotReady and Ready again, unseen",
+                20,
+                both(unready(GREEN), ready(GREEN)),
+                Expect(phase=Phase.BAKING, active=BLUE, requeue=30),
+            ),
+            Step(
+                "the first bake end passes without promotion",
+                10,
+                expect=Expect(phase=Phase.BAKING, requeue=20),
+            ),
+            Step("the restarted bake ends", 20, expect=Expect(phase=Phase.VERIFYING, active=GREEN, epoch=2)),
+        ],
+    ),
+    Scenario(
         "crash loop: rolled back at once, before the deadline",
         [
             *FIRST_ROLLOUT,
@@ -762,7 +782,14 @@ SCENARIOS = [
                     epoch=1,
                     events=(REASON_MIGRATION_FAILED,),
                     last=(RolloutResult.ROLLED_BACK, REASON_MIGRATION_FAILED),
+                    # The first revision's finished Job goes; the failed one stays for its logs.
+                    actions=(("delete-job",),),
                     absent=(("deploy", "green", 1),),
+                    check=lambda bot: (
+                        None
+                        if list(bot.world.jobs) == [revision(bot.spec)]
+                        else pytest.fail(str(bot.world.jobs))
+                    ),
                 ),
             ),
         ],
