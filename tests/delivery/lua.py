@@ -8,6 +8,20 @@ from typing import Any
 
 from lupa import lua51
 
+# ArgoCD health the TradingBot check must report for each phase once the operator observed the
+# current generation (argocd/lua/health.lua).
+PHASE_HEALTH = {
+    "Pending": "Progressing",
+    "Migrating": "Progressing",
+    "Progressing": "Progressing",
+    "Baking": "Progressing",
+    "Verifying": "Progressing",
+    "AwaitingPromotion": "Suspended",
+    "Paused": "Suspended",
+    "Healthy": "Healthy",
+    "Degraded": "Degraded",
+}
+
 SANDBOX = """
 local safe_os = {date = os.date, time = os.time, clock = os.clock}
 local unsafe = {"io", "require", "dofile", "loadfile", "load", "loadstring", "debug", "package", "module"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.delivery.lua import run_script
+from tests.delivery.lua import PHASE_HEALTH, run_script
 from tests.delivery.tools import ARGOCD, DATA, ROOT, run
 from tradingbot_operator.model import TradingBotSpec, TradingBotStatus
 
@@ -25,18 +25,6 @@ FIXTURES = sorted((DATA / "status").glob("*.json"))
 # Where the operator's tests record real TradingBot objects (written by the operator helpers, if at all).
 RECORDED_GLOBS = ("tests/data/recorded_status/*.json", "tests/operator/**/recorded_status/*.json")
 NO_RECORDINGS = "the operator tests have not committed recorded TradingBot statuses"
-# Health implied by each phase once the operator observed the current generation.
-PHASE_HEALTH = {
-    "Pending": "Progressing",
-    "Migrating": "Progressing",
-    "Progressing": "Progressing",
-    "Baking": "Progressing",
-    "Verifying": "Progressing",
-    "AwaitingPromotion": "Suspended",
-    "Paused": "Suspended",
-    "Healthy": "Healthy",
-    "Degraded": "Degraded",
-}
 
 
 def _fixture(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.delivery.lua import PHASE_HEALTH, run_script
 from tests.delivery.tools import (
     ARGOCD,
     BOT_CHART,
@@ -32,6 +33,7 @@ from tests.support.cluster import ClusterHandle, crds_dir
 pytestmark = pytest.mark.cluster
 
 FIELD_MANAGER = "ploy-delivery-tests"
+HEALTH_LUA = ARGOCD / "lua" / "health.lua"
 THIRD_PARTY_CRDS = (
     "argocd-application-crd.yaml",
     "argocd-applicationset-crd.yaml",
@@ -260,16 +262,61 @@ def _service_account_kubeconfig(cluster: ClusterHandle, namespace: str, account:
 OPERATOR_MAIN = "import sys; from tradingbot_operator.cli import main; sys.argv[0] = 'ploy-operator'; main()"
 
 
+class LiveHealth:
+    """Polls a live TradingBot and runs the ArgoCD health check on every version it sees."""
+
+    def __init__(self, cluster: ClusterHandle, namespace: str, name: str) -> None:
+        self.cluster, self.namespace, self.name = cluster, namespace, name
+        self.seen: list[tuple[str | None, str]] = []
+
+    def get(self) -> dict[str, Any]:
+        """The TradingBot now; its health per argocd/lua/health.lua must match its phase."""
+        obj: dict[str, Any] = _json(self.cluster, "-n", self.namespace, "get", "tradingbot", self.name)
+        health = run_script(HEALTH_LUA.read_text(), obj)["status"]
+        status = obj.get("status") or {}
+        phase = status.get("phase")
+        if status.get("observedGeneration") == obj["metadata"]["generation"] and phase in PHASE_HEALTH:
+            assert health == PHASE_HEALTH[phase], (phase, health, status)
+        if not self.seen or self.seen[-1] != (phase, health):
+            self.seen.append((phase, health))
+        return obj
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> dict[str, Any]:
+        """Poll until ``predicate(obj)``; returns that object."""
+        found: list[dict[str, Any]] = []
+
+        def check() -> bool:
+            obj = self.get()
+            if predicate(obj):
+                found.append(obj)
+                return True
+            return False
+
+        _wait_for(check, timeout, f"{what}; seen (phase, health): {self.seen}")
+        return found[0]
+
+
+def _phase(obj: dict[str, Any]) -> str | None:
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"]["generation"]:
+        return None
+    phase: str | None = status.get("phase")
+    return phase
+
+
 def test_real_operator_runs_under_the_chart_rbac(
     cluster: ClusterHandle, crds: list[str], tmp_path: Path
 ) -> None:
     """The chart's ServiceAccount and RBAC (namespaced mode) are enough for the real operator to roll out
-    the TradingBot the tradingbot chart renders, in a namespace enforcing Pod Security "restricted"."""
+    the TradingBot the tradingbot chart renders, in a namespace enforcing Pod Security "restricted"; the
+    ArgoCD health check reads every live status right, and the ArgoCD promote action promotes."""
     suffix = uuid.uuid4().hex[:8]
     operator_ns, bots_ns = f"d-op-{suffix}", f"d-bots-{suffix}"
     _namespace(cluster, operator_ns)
     _namespace(cluster, bots_ns)
     release = f"op-{suffix}"
+    timings = ["--set", "rollout.bakeSeconds=1", "--set", "rollout.postPromotionSeconds=2"]
+    timings += ["--set", "rollout.scaleDownDelaySeconds=3", "--set", "rollout.progressDeadlineSeconds=60"]
     try:
         cluster.helm(
             "install", release, str(OPERATOR_CHART), "-n", operator_ns,
@@ -280,26 +327,45 @@ def test_real_operator_runs_under_the_chart_rbac(
             "--from-literal=url=postgresql://bot:secret@db.invalid:5432/bot",
         )  # fmt: skip
         cluster.helm(
-            "install", "arb", str(BOT_CHART), "-n", bots_ns, "--set", "database.secretRef.name=arb-db",
-            "--set", "rollout.bakeSeconds=1", "--set", "rollout.postPromotionSeconds=2",
-            "--set", "rollout.scaleDownDelaySeconds=3", "--set", "rollout.progressDeadlineSeconds=60",
-        )  # fmt: skip
+            "install",
+            "arb",
+            str(BOT_CHART),
+            "-n",
+            bots_ns,
+            "--set",
+            "database.secretRef.name=arb-db",
+            *timings,
+        )
         account = f"{release}-ploy-operator"
         kubeconfig = _service_account_kubeconfig(cluster, operator_ns, account, tmp_path / "sa.kubeconfig")
         log = tmp_path / "operator.log"
         command = [sys.executable, "-c", OPERATOR_MAIN, "run", "--namespace", bots_ns, "--metrics-port", "0"]
         command += ["--peering", account, "--verbose"]
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        live = LiveHealth(cluster, bots_ns, "arb")
         with log.open("wb") as out:
             operator = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-
-            def healthy() -> bool:
-                bot = _json(cluster, "-n", bots_ns, "get", "tradingbot", "arb")
-                status = bot.get("status", {})
-                return bool(status.get("phase") == "Healthy" and status.get("activeColor"))
-
-            _wait_for(healthy, 180, f"TradingBot arb Healthy (operator log: {log})")
+            first = live.wait(lambda o: _phase(o) == "Healthy", 180, f"arb Healthy (operator log {log})")
+            # A new image with manual promotion: the health check suspends, the promote action is offered.
+            cluster.helm(
+                "upgrade", "arb", str(BOT_CHART), "-n", bots_ns, "--reuse-values",
+                "--set", "rollout.autoPromote=false", "--set", "image.tag=0.1.1",
+            )  # fmt: skip
+            waiting = live.wait(lambda o: _phase(o) == "AwaitingPromotion", 120, "arb AwaitingPromotion")
+            actions = run_script((ARGOCD / "lua" / "actions" / "discovery.lua").read_text(), waiting)
+            assert actions["promote"]["disabled"] is False
+            promoted = run_script((ARGOCD / "lua" / "actions" / "promote.lua").read_text(), waiting)
+            value = promoted["metadata"]["annotations"]["ploy.dev/promote"]
+            cluster.kubectl(
+                "-n", bots_ns, "annotate", "tradingbot", "arb", f"ploy.dev/promote={value}", "--overwrite"
+            )
+            old_revision = first["status"]["activeRevision"]
+            done = live.wait(
+                lambda o: _phase(o) == "Healthy" and o["status"]["activeRevision"] != old_revision,
+                120,
+                "arb Healthy on the new revision after the promote action",
+            )
         finally:
             operator.send_signal(signal.SIGTERM)
             try:
@@ -309,11 +375,11 @@ def test_real_operator_runs_under_the_chart_rbac(
                 operator.wait(timeout=10)
         text = log.read_text(errors="replace")
         assert "403" not in text and "Forbidden" not in text, text[-4000:]
-        bot = _json(cluster, "-n", bots_ns, "get", "tradingbot", "arb")
-        assert bot["status"]["epoch"] >= 1
-        active = f"deployment/arb-{bot['status']['activeColor']}"
+        assert done["status"]["epoch"] > first["status"]["epoch"] >= 1
+        assert done["status"]["activeColor"] != first["status"]["activeColor"]
+        assert ("AwaitingPromotion", "Suspended") in live.seen and ("Healthy", "Healthy") in live.seen
+        active = f"deployment/arb-{done['status']['activeColor']}"
         deployment = _json(cluster, "-n", bots_ns, "get", active)
-        assert deployment["status"].get("readyReplicas") == 1
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "arb-bot"
     finally:
         cluster.helm("uninstall", "arb", "-n", bots_ns, check=False)
