@@ -293,12 +293,17 @@ class OperatorProcess:
 
 
 @contextlib.contextmanager
-def operator_subprocess(cluster: ClusterHandle, namespace: str, log: Path) -> Iterator[OperatorProcess]:
+def operator_subprocess(
+    cluster: ClusterHandle, namespace: str, log: Path, *extra: str
+) -> Iterator[OperatorProcess]:
     """``ploy-operator run -n <namespace>`` as a gated child process (KUBECONFIG = the test cluster).
 
     The process imports everything at once but starts the operator only after :meth:`OperatorProcess.go`.
+    ``extra`` are more ``run`` options (default ``--metrics-port 0`` unless ``extra`` names a port).
     """
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    if "--metrics-port" not in extra:
+        extra = (*extra, "--metrics-port", "0")
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
@@ -308,9 +313,8 @@ def operator_subprocess(cluster: ClusterHandle, namespace: str, log: Path) -> It
                 "run",
                 "--namespace",
                 namespace,
-                "--metrics-port",
-                "0",
                 "--verbose",
+                *extra,
             ],
             env=env,
             stdin=subprocess.PIPE,
