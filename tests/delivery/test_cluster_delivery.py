@@ -232,7 +232,8 @@ def test_argocd_manifests_are_accepted_server_side(cluster: ClusterHandle, crds:
 
 def test_plain_manifests_install(cluster: ClusterHandle, crds: list[str]) -> None:
     manifests = ROOT / "manifests"
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifests / "install-crds.yaml"))
+    for crds_file in (manifests / "crds" / "tradingbots.ploy.dev.yaml", manifests / "kopf-peering-crds.yaml"):
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds_file))
     install = manifests / "install.yaml"
     cluster.kubectl("apply", "--server-side", "-f", str(install))
     try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import yaml
-
 from tests.delivery.tools import ROOT, by_kind, documents, tool
 
 
@@ -23,18 +21,13 @@ def test_generated_manifests_are_current() -> None:
 
 
 def test_install_manifests_split_crds_from_their_objects() -> None:
-    crds = documents((ROOT / "manifests" / "install-crds.yaml").read_text())
-    assert {d["metadata"]["name"] for d in crds} == {
-        "tradingbots.ploy.dev",
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    }
+    crds = documents((ROOT / "manifests" / "kopf-peering-crds.yaml").read_text())
+    assert {d["metadata"]["name"] for d in crds} == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
     install = documents((ROOT / "manifests" / "install.yaml").read_text())
     assert not by_kind(install, "CustomResourceDefinition")
     assert by_kind(install, "Namespace")[0]["metadata"]["name"] == "ploy-system"
     assert not [d for d in install if d.get("metadata", {}).get("annotations", {}).get("helm.sh/hook")]
-    generated_crd = yaml.safe_load((ROOT / "manifests" / "crds" / "tradingbots.ploy.dev.yaml").read_text())
-    assert next(d for d in crds if d["metadata"]["name"] == "tradingbots.ploy.dev") == generated_crd
+    assert (ROOT / "manifests" / "crds" / "tradingbots.ploy.dev.yaml").is_file()
 
 
 def test_example_holds_one_tradingbot_and_no_secret() -> None:
