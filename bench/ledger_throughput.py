@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.postgres import PostgresServer, start_postgres
 from tradingbot.domain import Fill, OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
 from tradingbot.ledger.migrate import migrate
+from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
 
 
@@ -115,7 +116,7 @@ async def main() -> None:
             await migrate(conn)
         finally:
             await conn.close()
-        pool = await asyncpg.create_pool(dsn, min_size=args.clients, max_size=args.clients)
+        pool = await create_pool(dsn, max_size=args.clients)
         try:
             ledger = Ledger(pool, "bench")
             await ledger.raise_fence(1)

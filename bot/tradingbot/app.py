@@ -19,12 +19,12 @@ from tradingbot import __version__
 from tradingbot.config.settings import Settings
 from tradingbot.health import (
     CheckResult,
+    SchemaProbe,
     breaker_check,
     config_check,
     database_check,
     market_data_check,
     run_checks,
-    schema_check,
 )
 from tradingbot.ledger.migrate import expected_version
 from tradingbot.runtime import Overrides, Runtime, start_runtime, stop_runtime
@@ -37,11 +37,11 @@ def _runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-async def _checks(rt: Runtime) -> list[CheckResult]:
+async def _checks(rt: Runtime, schema: SchemaProbe) -> list[CheckResult]:
     return await run_checks(
         {
             "database": database_check(rt.pool),
-            "schema": schema_check(rt.pool, expected_version()),
+            "schema": schema,
             "market_data": market_data_check(
                 rt.feed.last_message_age_s, rt.settings.trading.risk.max_data_age_seconds
             ),
@@ -67,6 +67,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, overrides)
         app.state.runtime = runtime
+        app.state.schema_probe = SchemaProbe(runtime.pool, expected_version())
         try:
             yield
         finally:
@@ -81,7 +82,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @app.get("/health/ready")
     async def ready(request: Request) -> JSONResponse:
-        results = await _checks(_runtime(request))
+        results = await _checks(_runtime(request), request.app.state.schema_probe)
         ok = all(r.ok for r in results)
         return JSONResponse(
             {"status": "ready" if ok else "not_ready", "checks": _checks_json(results)},
@@ -91,7 +92,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
         rt = _runtime(request)
-        results = await _checks(rt)
+        results = await _checks(rt, request.app.state.schema_probe)
         ok = all(r.ok for r in results)
         return JSONResponse(
             {

@@ -82,6 +82,8 @@ def run(
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             log_config=None,
             access_log=False,
+            loop="auto",  # uvloop when installed
+            http="auto",  # httptools when installed
         )
     )
     # uvicorn shuts down gracefully on SIGTERM and then re-raises it against the handler installed

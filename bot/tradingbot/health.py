@@ -1,6 +1,7 @@
 """Readiness checks (DESIGN §5): database reachable, schema at the expected version, market data fresh,
-circuit breaker closed, config valid. Each check is timed and bounded by a timeout, and all run
-concurrently so one hung dependency cannot stall the probe past ``timeout_s``."""
+circuit breaker closed, config valid. Each check is timed and bounded by a timeout. They run one after
+the other in the probe's own task (no task per check): only the database check does I/O on most
+probes, so the sum stays near one database round trip, and each is bounded by ``timeout_s``."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
     """Run ``check`` with a timeout; never raises."""
     started = time.perf_counter()
     try:
-        detail = await asyncio.wait_for(check(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            detail = await check()
         ok = True
     except TimeoutError:
         detail, ok = f"timed out after {timeout_s}s", False
@@ -46,8 +48,8 @@ async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
 
 
 async def run_checks(checks: dict[str, Check], timeout_s: float) -> list[CheckResult]:
-    """Run all ``checks`` concurrently; results in the order given."""
-    return list(await asyncio.gather(*(timed(name, check, timeout_s) for name, check in checks.items())))
+    """Run ``checks`` in order, each bounded by ``timeout_s``; results in the order given."""
+    return [await timed(name, check, timeout_s) for name, check in checks.items()]
 
 
 def database_check(pool: asyncpg.Pool) -> Check:
@@ -61,17 +63,29 @@ def database_check(pool: asyncpg.Pool) -> Check:
     return check
 
 
-def schema_check(pool: asyncpg.Pool, expected: int) -> Check:
-    """Healthy when the applied schema version equals ``expected``."""
+class SchemaProbe:
+    """Healthy when the applied schema version equals ``expected``.
 
-    async def check() -> str:
-        async with pool.acquire() as conn:
+    A matching version is remembered for ``cache_s`` seconds: migrations only move forward and run
+    before a new color starts, so re-reading it on every probe would only add database load. A
+    mismatch is re-read on every call.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, expected: int, cache_s: float = 30.0) -> None:
+        self.pool = pool
+        self.expected = expected
+        self.cache_s = cache_s
+        self._ok_until = 0.0
+
+    async def __call__(self) -> str:
+        if time.monotonic() < self._ok_until:
+            return f"version {self.expected} (checked within {self.cache_s:.0f}s)"
+        async with self.pool.acquire() as conn:
             version = await current_version(conn)
-        if version != expected:
-            raise RuntimeError(f"schema version {version}, expected {expected} (run `ploy-bot migrate`)")
+        if version != self.expected:
+            raise RuntimeError(f"schema version {version}, expected {self.expected} (run `ploy-bot migrate`)")
+        self._ok_until = time.monotonic() + self.cache_s
         return f"version {version}"
-
-    return check
 
 
 def market_data_check(age_s: Callable[[], float | None], max_age_s: float) -> Check:

@@ -22,6 +22,7 @@ from tradingbot.config.settings import Settings
 from tradingbot.exchange.base import Exchange
 from tradingbot.execution import OrderFlow
 from tradingbot.ledger.dsn import mask_dsn
+from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
 from tradingbot.market.feed import MarketFeed
 from tradingbot.market.metrics import MarketMetrics
@@ -133,7 +134,7 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     metrics = BotMetrics(registry)
     feed = overrides.feed or _build_feed(settings, MarketMetrics(registry), stack)
     exchange = overrides.exchange or _build_exchange(settings, feed)
-    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=10, command_timeout=10, timeout=5)
+    pool = await create_pool(dsn)
     ledger = Ledger(pool, settings.effective_bot_id)
     flow = OrderFlow(ledger, exchange, metrics)
     trader = Trader(settings.trading, feed, flow, metrics)

@@ -13,6 +13,7 @@ from tests.support.postgres import PostgresServer
 from tradingbot.config.model import TradingConfig
 from tradingbot.exchange.base import Exchange
 from tradingbot.ledger.migrate import migrate
+from tradingbot.ledger.pool import create_pool
 
 
 def database_dsn(server_dsn: str, name: str) -> str:
@@ -54,7 +55,7 @@ async def migrated_dsn(db_dsn: str) -> str:
 @pytest.fixture
 async def pool(migrated_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the migrated database."""
-    p = await asyncpg.create_pool(migrated_dsn, min_size=0, max_size=10)
+    p = await create_pool(migrated_dsn)
     try:
         yield p
     finally:
