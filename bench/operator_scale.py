@@ -195,7 +195,9 @@ def main() -> None:
         cluster.start()
         try:
             kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
-            kubectl(cluster, "wait", "--for=condition=Established", "crd/tradingbots.ploy.dev")
+            kubectl(
+                cluster, "wait", "--for=condition=Established", "--timeout=180s", "crd/tradingbots.ploy.dev"
+            )
             kubectl(cluster, "create", "namespace", NAMESPACE)
             kubectl(cluster, "-n", NAMESPACE, "create", "secret", "generic", "bot-db", "--from-literal=url=x")
             result = asyncio.run(bench(cluster, args.bots, args.samples, Path(tmp) / "operator.log"))

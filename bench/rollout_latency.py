@@ -244,7 +244,9 @@ def main() -> None:
         cluster.start()
         try:
             kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
-            kubectl(cluster, "wait", "--for=condition=Established", "crd/tradingbots.ploy.dev")
+            kubectl(
+                cluster, "wait", "--for=condition=Established", "--timeout=180s", "crd/tradingbots.ploy.dev"
+            )
             result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after))
         finally:
             cluster.stop()

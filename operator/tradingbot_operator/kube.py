@@ -23,6 +23,7 @@ by an object the TradingBot does not own.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ from tradingbot_operator.names import (
     service_name,
 )
 from tradingbot_operator.snapshot import Snapshot, build_snapshot
+
+log = logging.getLogger("tradingbot_operator.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
 NOT_FOUND = 404
@@ -235,7 +238,13 @@ class Kube:
         owner = Owner.from_body(body)
         match action:
             case EmitEvent():
-                await self.emit_event(owner, action.type.value, action.reason, action.message)
+                # Events are for people; a failure to record one must not hold back the switch.
+                try:
+                    await self.emit_event(owner, action.type.value, action.reason, action.message)
+                except (ApiException, TimeoutError) as exc:
+                    log.warning(
+                        "Event %s for %s/%s not recorded: %s", action.reason, owner.namespace, owner.name, exc
+                    )
             case EnsureConfigMap():
                 await self._ensure_config_map(owner, action)
             case EnsureDeployment():

@@ -256,6 +256,6 @@ class Reconciler:
         switched = any(isinstance(a, EnsureService) and a.role is ServiceRole.ACTIVE for a in actions)
         if rolled_back_after_promotion and old.rollout is not None:
             failed_at = snapshot.failed_at.get(old.rollout.color)
-            if failed_at is not None and (switched or snapshot.observed.services.get(ServiceRole.ACTIVE)):
+            if failed_at is not None and switched:
                 seconds = (datetime.now(UTC) - failed_at).total_seconds()
                 self.metrics.time_to_rollback.observe(max(0.0, seconds))
