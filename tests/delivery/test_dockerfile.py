@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import os
 import re
 import shlex
+import shutil
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.delivery.tools import ROOT
+from tests.delivery.tools import ROOT, required, run
 
 DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
 EXACT_TAG_RE = re.compile(r":\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$")
@@ -155,3 +158,44 @@ def test_copied_sources_exist_and_are_not_ignored() -> None:
 def test_dockerignore_keeps_local_state_out() -> None:
     ignored = set(_dockerignore())
     assert {".git", ".venv", "tests", "**/__pycache__"} <= ignored
+
+
+def test_build_stage_commands_install_both_entry_points(tmp_path: Path) -> None:
+    """Replays the build stage's COPY and ``uv sync`` steps outside Docker, then runs the result."""
+    uv = shutil.which("uv")
+    if uv is None:
+        if required("db") or required("cluster"):
+            pytest.fail("uv not found")
+        pytest.skip("uv not found")
+    build = _stages()[0]
+    src, venv = tmp_path / "src", tmp_path / "venv"
+    src.mkdir()
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    synced = 0
+    for instruction in build:
+        if instruction.keyword == "COPY" and "--from=" not in instruction.args:
+            *sources, destination = shlex.split(instruction.args)
+            for source in sources:
+                # Docker copies a directory's contents into the destination directory.
+                origin = ROOT / source.rstrip("/")
+                if origin.is_dir():
+                    shutil.copytree(
+                        origin,
+                        src / destination,
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                        dirs_exist_ok=True,
+                    )
+                else:
+                    shutil.copy(origin, src / destination)
+        elif instruction.keyword == "RUN" and "uv sync" in instruction.args:
+            command = instruction.args.replace("uv sync", f"{uv} sync", 1)
+            run("bash", "-c", command, cwd=src, env=env)
+            synced += 1
+    assert synced == 2
+    for entry_point in ("ploy-bot", "ploy-operator"):
+        assert "Usage" in run(str(venv / "bin" / entry_point), "--help").stdout
+    probe = "import importlib.util as u; print(u.find_spec('pytest') is None, u.find_spec('mypy') is None)"
+    result = run(str(venv / "bin" / "python"), "-c", probe)
+    assert result.stdout.split() == ["True", "True"], "test and lint groups must stay out of the image"
+    assert list(venv.glob("lib/python3*/site-packages/tradingbot/data/*.json")), "embedded recordings missing"

@@ -41,9 +41,17 @@ def tool(name: str, tier: str = "cluster") -> str:
     pytest.skip(message)
 
 
-def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing text output; raises AssertionError with its stderr when ``check`` fails."""
-    result = subprocess.run(args, input=input, capture_output=True, text=True, check=False, timeout=300)
+    result = subprocess.run(
+        args, input=input, capture_output=True, text=True, check=False, timeout=600, cwd=cwd, env=env
+    )
     if check and result.returncode != 0:
         command = " ".join(args)
         raise AssertionError(f"{command} exited {result.returncode}:\n{result.stderr}\n{result.stdout}")
