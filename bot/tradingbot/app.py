@@ -26,6 +26,7 @@ from tradingbot.health import (
     market_data_check,
     run_checks,
 )
+from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
 from tradingbot.ledger.migrate import expected_version
 from tradingbot.runtime import Overrides, Runtime, start_runtime, stop_runtime
 
@@ -74,6 +75,13 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
             await stop_runtime(runtime)
 
     app = FastAPI(title="ploy-bot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "database unavailable", "detail": type(exc).__name__}, status_code=503)
+
+    for error in TRANSIENT_DB_ERRORS:
+        if issubclass(error, Exception):
+            app.add_exception_handler(error, database_unavailable)
 
     @app.get("/health/live")
     async def live() -> dict[str, str]:

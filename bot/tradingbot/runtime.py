@@ -81,9 +81,11 @@ class Runtime:
         return bool(getattr(self.exchange, "breaker_open", False))
 
 
-def _build_feed(
+def build_feed(
     settings: Settings, market_metrics: MarketMetrics, stack: contextlib.AsyncExitStack
 ) -> MarketFeed:
+    """The feed ``settings.feed`` names: the embedded replay, or the Polymarket market channel for every
+    configured token (its REST client is closed by ``stack``)."""
     if settings.feed == "replay":
         from tradingbot.market.replay import ReplayFeed
 
@@ -103,7 +105,8 @@ def _build_feed(
     )
 
 
-def _build_exchange(settings: Settings, feed: MarketFeed) -> Exchange:
+def build_exchange(settings: Settings, feed: MarketFeed) -> Exchange:
+    """The paper exchange filling against ``feed``'s books, behind retries and a circuit breaker."""
     from tradingbot.exchange.paper import PaperExchange
     from tradingbot.exchange.resilient import ResilientExchange
 
@@ -132,8 +135,8 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     stack = contextlib.AsyncExitStack()
     registry = CollectorRegistry()
     metrics = BotMetrics(registry)
-    feed = overrides.feed or _build_feed(settings, MarketMetrics(registry), stack)
-    exchange = overrides.exchange or _build_exchange(settings, feed)
+    feed = overrides.feed or build_feed(settings, MarketMetrics(registry), stack)
+    exchange = overrides.exchange or build_exchange(settings, feed)
     pool = await create_pool(dsn)
     ledger = Ledger(pool, settings.effective_bot_id)
     flow = OrderFlow(ledger, exchange, metrics)

@@ -110,6 +110,8 @@ async def test_stopped_database_flips_ready_but_not_live(
             assert body["checks"]["database"]["ok"] is False
             assert body["checks"]["market_data"]["ok"] is True
             assert live.status_code == 200 and live.json() == {"status": "ok"}
+            orders = await client.get("/orders")
+            assert orders.status_code == 503 and orders.json()["error"] == "database unavailable"
         finally:
             postgres.start()
         assert (await _ready(client)).status_code == 200
