@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -9,14 +10,16 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.bot.service.support import StaticFeed, arbitrage_feed
+from tests.bot.service.support import YES, CountingExchange, StaticFeed, arbitrage_feed, trading_config
 from tests.support.postgres import PostgresServer
 from tradingbot.app import create_app
 from tradingbot.config.settings import Settings, load_settings
+from tradingbot.exchange.paper import PaperExchange
 from tradingbot.runtime import Overrides
 
 pytestmark = pytest.mark.db
@@ -47,8 +50,6 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _ready(client: httpx.AsyncClient) -> httpx.Response:
     """Poll /health/ready until 200 (at most ~10 s); return the last response."""
-    import asyncio
-
     response = await client.get("/health/ready")
     for _ in range(100):
         if response.status_code == 200:
@@ -164,3 +165,33 @@ trading:
         metrics = (await client.get("/metrics")).text
         assert "ploy_orders_filled_total 2.0" in metrics
         assert 'ploy_orders_rejected_total{reason="max_exposure"} 1.0' in metrics
+
+
+async def test_shutdown_settles_an_order_in_flight(
+    migrated_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(monkeypatch, migrated_dsn)
+    settings.trading = trading_config()
+    feed = arbitrage_feed()
+    exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
+    exchange.hold_after_place = True
+    app = create_app(settings, Overrides(feed=feed, exchange=exchange))
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    await asyncio.wait_for(exchange.reached.wait(), 10)  # the YES leg is at the exchange
+    runtime = app.state.runtime
+    stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+    await asyncio.sleep(0.2)
+    assert runtime.trader.epoch is None, "no new orders once shutdown began"
+    assert not stopping.done(), "shutdown waits for the order in flight"
+    exchange.release.set()
+    await asyncio.wait_for(stopping, 10)
+    assert list(exchange.placed) == [next(iter(exchange.placed))], (
+        "the NO leg was not sent after shutdown began"
+    )
+    conn = await asyncpg.connect(migrated_dsn)
+    try:
+        rows = await conn.fetch("SELECT token_id, status FROM orders")
+    finally:
+        await conn.close()
+    assert [(r["token_id"], r["status"]) for r in rows] == [(YES, "FILLED")]
