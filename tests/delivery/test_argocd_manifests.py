@@ -70,6 +70,7 @@ def test_operator_app_templates_the_crd_once() -> None:
     assert (ROOT / source["path"] / "Chart.yaml").is_file()
     assert source["helm"]["skipCrds"] is True
     assert source["helm"]["valuesObject"]["crds"] == {"install": True, "keep": True}
+    assert source["helm"]["valuesObject"]["kopf-peering-crds"] == {"template": True}
     sync = _load("apps/ploy-operator.yaml")["spec"]["syncPolicy"]["syncOptions"]
     assert "ServerSideApply=true" in sync
 
@@ -101,7 +102,10 @@ def _rendered_for_argocd(tmp_path: Path) -> list[dict[str, Any]]:
     values = _load("apps/ploy-operator.yaml")["spec"]["source"]["helm"]["valuesObject"]
     operator_values = tmp_path / "operator-values.yaml"
     operator_values.write_text(yaml.safe_dump(values))
-    docs = documents(helm_template(OPERATOR_CHART, values=operator_values))
+    # ArgoCD with helm.skipCrds renders no crds/ directory: every CRD must come from a template.
+    docs = documents(helm_template(OPERATOR_CHART, "--skip-crds", values=operator_values))
+    crds = {d["metadata"]["name"] for d in by_kind(docs, "CustomResourceDefinition")}
+    assert crds == {"tradingbots.ploy.dev", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
     for env in _environments():
         docs += documents(helm_template(BOT_CHART, values=ARGOCD / "values" / f"{env['env']}.yaml"))
     return docs
