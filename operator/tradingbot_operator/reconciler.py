@@ -42,6 +42,9 @@ Key = tuple[str, str]
 RESYNC_SECONDS = 300.0
 # Seconds; floor of a requeue, so a gate that is due "now" cannot spin the loop.
 MIN_REQUEUE_SECONDS = 0.2
+# Passes running at once (over all TradingBots). Without a bound, a resync of 1,000 objects queues
+# thousands of requests in the client's connection pool, where they run into their timeouts.
+MAX_CONCURRENT_PASSES = 16
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -71,7 +74,8 @@ class _KeyState:
 class Reconciler:
     """Runs reconcile passes for TradingBots, one at a time per object, on the running event loop.
 
-    ``clock`` returns the current timezone-aware UTC time (the plan's ``now``).
+    ``clock`` returns the current timezone-aware UTC time (the plan's ``now``); ``resync_seconds`` is
+    the longest time between two passes over an object; ``max_concurrent`` bounds the passes in flight.
     """
 
     def __init__(
@@ -81,8 +85,10 @@ class Reconciler:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         resync_seconds: float = RESYNC_SECONDS,
+        max_concurrent: int = MAX_CONCURRENT_PASSES,
     ) -> None:
         self.kube = kube
+        self._slots = asyncio.Semaphore(max_concurrent)
         self.metrics = metrics
         self.clock = clock
         self.resync_seconds = resync_seconds
@@ -152,7 +158,8 @@ class Reconciler:
             state.dirty = False
             delay: float | None
             try:
-                result = await self.reconcile(*key)
+                async with self._slots:
+                    result = await self.reconcile(*key)
             except StaleObject as exc:
                 log.info("reconcile %s/%s: %s; trying again", *key, exc)
                 state.dirty = True
