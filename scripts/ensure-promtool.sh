@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Makes `promtool` (Prometheus's rule checker and rule unit-test runner) available for the alert-rule
-# tests in tests/delivery: installs Debian's `prometheus` package when promtool is missing. The
-# package's service is not started here (no init system in CI containers; policy-rc.d refuses it).
-# Safe to rerun: does nothing when promtool is already on PATH.
+# Makes the Debian-packaged tools of the delivery tests available: `promtool` (package prometheus:
+# checks and unit-tests the alert rules) and `jq` (runs the ArgoCD ignoreDifferences expressions).
+# Installs only what is missing; the prometheus service is not started (no init system here, and
+# promtool needs no server). Safe to rerun.
 set -euo pipefail
 log() { printf '[ensure-promtool] %s\n' "$*" >&2; }
-if command -v promtool >/dev/null 2>&1; then
-  log "promtool present: $(promtool --version 2>&1 | head -1)"
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+if [ "${#missing[@]}" -eq 0 ]; then
+  log "present: $(promtool --version 2>&1 | head -1); $(jq --version)"
   exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-log "installing Debian package prometheus (provides promtool)"
+log "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# --no-install-recommends: promtool needs none of the exporters the package recommends.
-$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-log "promtool installed: $(promtool --version 2>&1 | head -1)"
+# --no-install-recommends: promtool needs none of the exporters the prometheus package recommends.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log "installed: $(promtool --version 2>&1 | head -1); $(jq --version)"
