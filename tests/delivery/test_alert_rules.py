@@ -9,10 +9,9 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.delivery.tools import BOT_CHART, DATA, ROOT, by_kind, documents, helm_template, required, run
+from tests.delivery.tools import BOT_CHART, DATA, ROOT, by_kind, documents, helm_template, host_tool, run
 from tradingbot.risk import RejectReason
 from tradingbot_operator.model import RolloutResult
 
@@ -22,13 +21,7 @@ SUFFIXES = ("_total", "_bucket", "_sum", "_count")
 
 
 def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found:
-        return found
-    message = "promtool not found: run scripts/ensure-promtool.sh (Debian package prometheus)"
-    if required("db") or required("cluster"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return host_tool("promtool", "run scripts/ensure-promtool.sh (Debian package prometheus)")
 
 
 def _rules_file(directory: Path) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from tests.delivery.tools import (
     by_kind,
     documents,
     helm_template,
-    required,
+    host_tool,
     run,
 )
 from tradingbot_operator.model import TradingBotSpec
@@ -134,12 +133,7 @@ def test_appproject_admits_every_destination() -> None:
 
 
 def _jq() -> str:
-    found = shutil.which("jq")
-    if found:
-        return found
-    if required("cluster"):
-        pytest.fail("jq not found")
-    pytest.skip("jq not found")
+    return host_tool("jq", "run scripts/ensure-promtool.sh (Debian package jq)")
 
 
 def test_ignore_differences_drop_only_operator_and_manual_fields() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.delivery.tools import ROOT, required, run
+from tests.delivery.tools import ROOT, host_tool, run
 
 DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
 EXACT_TAG_RE = re.compile(r":\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$")
@@ -162,11 +162,7 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
 def test_build_stage_commands_install_both_entry_points(tmp_path: Path) -> None:
     """Replays the build stage's COPY and ``uv sync`` steps outside Docker, then runs the result."""
-    uv = shutil.which("uv")
-    if uv is None:
-        if required("db") or required("cluster"):
-            pytest.fail("uv not found")
-        pytest.skip("uv not found")
+    uv = host_tool("uv", "scripts/bootstrap.sh installs it")
     build = _stages()[0]
     src, venv = tmp_path / "src", tmp_path / "venv"
     src.mkdir()

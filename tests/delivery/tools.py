@@ -27,6 +27,22 @@ def required(tier: str) -> bool:
     return tier in {t.strip() for t in os.environ.get("PLOY_REQUIRE_TIERS", "").split(",")}
 
 
+def any_tier_required() -> bool:
+    """Whether ``PLOY_REQUIRE_TIERS`` is set at all (``make test``): then missing tools fail, never skip."""
+    return bool(os.environ.get("PLOY_REQUIRE_TIERS", "").strip())
+
+
+def host_tool(name: str, hint: str) -> str:
+    """Path of a host tool (promtool, jq, uv) on PATH; skips, or fails when any tier is required."""
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} not found on PATH: {hint}"
+    if any_tier_required():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def tool(name: str, tier: str = "cluster") -> str:
     """Path of ``name`` from the control-plane bin dir or PATH; skips (or fails when ``tier`` is required)."""
     local = default_bin_dir() / name
