@@ -66,6 +66,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Start the runtime before serving; stop it gracefully after uvicorn stops serving."""
         runtime = await start_runtime(settings, overrides)
         app.state.runtime = runtime
         app.state.schema_probe = SchemaProbe(runtime.pool, expected_version())
@@ -77,6 +78,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app = FastAPI(title="ploy-bot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
 
     async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """Ledger views answer 503 (retry later), not 500, while PostgreSQL is unreachable."""
         return JSONResponse({"error": "database unavailable", "detail": type(exc).__name__}, status_code=503)
 
     for error in TRANSIENT_DB_ERRORS:
@@ -90,6 +92,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @app.get("/health/ready")
     async def ready(request: Request) -> JSONResponse:
+        """Readiness: 200 when every check passes, else 503; ``{"status", "checks": {name: {ok,
+        latency_seconds, detail}}}``."""
         results = await _checks(_runtime(request), request.app.state.schema_probe)
         ok = all(r.ok for r in results)
         return JSONResponse(
@@ -99,6 +103,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
+        """Details for people and dashboards: status, version, uptime_seconds, role, epoch, checks."""
         rt = _runtime(request)
         results = await _checks(rt, request.app.state.schema_probe)
         ok = all(r.ok for r in results)
@@ -122,10 +127,13 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
+        """Prometheus exposition of this process's registry."""
         return Response(generate_latest(_runtime(request).registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/positions")
     async def positions(request: Request) -> dict[str, Any]:
+        """Net positions per token derived from the ledger's fills, valued at the current best bids
+        (complete sets at 1 USD); amounts are decimal strings."""
         rt = _runtime(request)
         rows = await rt.ledger.positions()
         valuation = await rt.trader.valuation()
@@ -140,6 +148,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     @app.get("/orders")
     async def orders(request: Request, limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+        """The ``limit`` newest orders of this bot, newest first; prices and sizes as decimal strings."""
         rt = _runtime(request)
         rows = await rt.ledger.recent_orders(limit)
         return {

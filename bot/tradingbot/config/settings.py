@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; the environment must override it, so it comes first.
+        """Environment first, then init kwargs (the YAML file): the environment overrides the file."""
         return (env_settings, init_settings)
 
     @model_validator(mode="after")
