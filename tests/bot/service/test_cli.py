@@ -110,3 +110,13 @@ def test_run_exits_zero_on_sigterm(migrated_dsn: str, tmp_path: Path) -> None:
     text = log.read_text()
     assert "ploy-bot stopped" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.db
+def test_migrate_applies_once(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLOY_DATABASE_URL", db_dsn)
+    first = CliRunner().invoke(app, ["migrate"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[-1] == "applied 1 migration(s): 1"
+    again = CliRunner().invoke(app, ["migrate"])
+    assert again.exit_code == 0 and again.stdout.splitlines()[-1] == "applied 0 migration(s)"
