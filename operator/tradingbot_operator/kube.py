@@ -22,6 +22,7 @@ by an object the TradingBot does not own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -218,15 +219,21 @@ class Kube:
     # --- observation -----------------------------------------------------------------------------------
 
     async def observe(self, body: JSON) -> Snapshot:
-        """List the TradingBot's children (by label) and build the plan's snapshot."""
+        """List the TradingBot's children (by label, five lists at once) and build the plan's snapshot.
+
+        The lists are not one atomic read; the plan tolerates that (a child one event newer or older
+        than another only delays a decision to the next pass, which its watch event triggers).
+        """
         owner = Owner.from_body(body)
         ns = owner.namespace
         selector = f"{LABEL_TRADINGBOT}={owner.name}"
-        deployments = await self.list_items(_apps(ns), selector)
-        pods = await self.list_items(_core(ns, "pods"), f"{selector},{LABEL_COLOR}")
-        services = await self.list_items(_core(ns, "services"), selector)
-        config_maps = await self.list_items(_core(ns, "configmaps"), selector)
-        jobs = await self.list_items(_jobs(ns), selector)
+        deployments, pods, services, config_maps, jobs = await asyncio.gather(
+            self.list_items(_apps(ns), selector),
+            self.list_items(_core(ns, "pods"), f"{selector},{LABEL_COLOR}"),
+            self.list_items(_core(ns, "services"), selector),
+            self.list_items(_core(ns, "configmaps"), selector),
+            self.list_items(_jobs(ns), selector),
+        )
         return build_snapshot(
             body, deployments=deployments, pods=pods, services=services, config_maps=config_maps, jobs=jobs
         )

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +254,11 @@ async def operator_in_process(
             asyncio.run(run_operator(options, stop_flag=stop, ready_flag=ready, registry=registry))
         except BaseException as exc:  # reported to the test below
             errors.append(exc)
+        # kopf cancels its watch streams at shutdown; aiohttp may leave their transports for the
+        # garbage collector, which would warn later in whatever test runs then. Collect them here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
     thread = threading.Thread(target=main, name="ploy-operator", daemon=True)
     thread.start()
