@@ -2,7 +2,7 @@
 TradingBot rollouts and act on them, and run the local control plane.
 
 Commands: ``status [NAME] [--watch]``, ``promote NAME``, ``abort NAME``, ``retry NAME``,
-``cluster up | down | env``. The manual actions set the ``ploy.dev/promote|abort|retry`` annotations
+``cluster up | down``. The manual actions set the ``ploy.dev/promote|abort|retry`` annotations
 (value: the current UTC time), the same contract the ArgoCD resource actions use; the operator does the
 rest. Kubernetes calls use ``kubernetes.aio`` with the usual kubeconfig resolution (``--kubeconfig``,
 ``KUBECONFIG``, ``~/.kube/config``).
