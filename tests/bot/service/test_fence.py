@@ -10,6 +10,7 @@ import pytest
 
 from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
 from tradingbot.ledger.fence import FencedError, fence_epoch
+from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger, LedgerConflict
 
 pytestmark = pytest.mark.db
@@ -112,3 +113,34 @@ async def test_fills_are_recorded_once(pool: asyncpg.Pool) -> None:
     [position] = await ledger.positions()
     assert position.shares == Decimal("10")
     assert position.cost_usd == Decimal("0.39") * 4 + Decimal("0.40") * 6 + Decimal("0.1")
+
+
+async def test_a_frozen_writer_cannot_block_the_handover(migrated_dsn: str) -> None:
+    frozen_pool = await create_pool(migrated_dsn, idle_in_transaction_timeout_s=1.0)
+    new_pool = await create_pool(migrated_dsn)
+    try:
+        old, new = Ledger(frozen_pool, "bot"), Ledger(new_pool, "bot")
+        await old.raise_fence(1)
+        await old.persist_pending(1, "m", req())
+        inside = asyncio.Event()
+
+        async def frozen_writer() -> None:
+            async with old.fenced(1) as writer:
+                inside.set()
+                await asyncio.sleep(5)  # e.g. the process is stopped or partitioned mid exchange call
+                await writer.record_result(OrderResult("o-1", OrderStatus.FILLED, ()))
+
+        stuck = asyncio.create_task(frozen_writer())
+        await inside.wait()
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(new.raise_fence(2), 10) == 2
+        assert asyncio.get_running_loop().time() - started < 4.0
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+            await stuck
+        stored = await new.get_order("o-1")
+        assert stored is not None and stored.status is OrderStatus.PENDING, (
+            "the frozen writer recorded nothing"
+        )
+    finally:
+        await frozen_pool.close()
+        await new_pool.close()
