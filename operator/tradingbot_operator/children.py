@@ -265,17 +265,29 @@ def deployment_needs_update(live: JSON, desired: JSON) -> bool:
     )
 
 
-def updated_deployment(live: JSON, desired: JSON) -> JSON:
-    """``live`` with the operator's spec, labels, ownerReferences and annotations (for a PUT).
+def deployment_update_patch(live: JSON, desired: JSON) -> list[JSON]:
+    """A JSON patch (RFC 6902) giving ``live`` the operator's spec, labels, annotations and owner.
 
-    Keeps ``resourceVersion`` (optimistic concurrency) and annotations others wrote (e.g. the
-    Deployment controller's ``deployment.kubernetes.io/revision``).
+    ``spec`` is replaced whole (no stale template keys survive, as they would in a merge patch);
+    labels and annotations others wrote (e.g. ``deployment.kubernetes.io/revision``) are kept. No
+    resourceVersion precondition: the Deployment controller updates the status all the time, and the
+    operator is the only writer of the spec.
     """
-    meta = dict(live["metadata"])
-    meta["labels"] = {**(meta.get("labels") or {}), **desired["metadata"]["labels"]}
-    meta["annotations"] = {**(meta.get("annotations") or {}), **desired["metadata"]["annotations"]}
-    meta["ownerReferences"] = desired["metadata"]["ownerReferences"]
-    return {**live, "metadata": meta, "spec": desired["spec"]}
+    meta = live.get("metadata", {})
+    return [
+        {"op": "replace", "path": "/spec", "value": desired["spec"]},
+        {
+            "op": "add",
+            "path": "/metadata/labels",
+            "value": {**(meta.get("labels") or {}), **desired["metadata"]["labels"]},
+        },
+        {
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": {**(meta.get("annotations") or {}), **desired["metadata"]["annotations"]},
+        },
+        {"op": "add", "path": "/metadata/ownerReferences", "value": desired["metadata"]["ownerReferences"]},
+    ]
 
 
 # --- services ----------------------------------------------------------------------------------------

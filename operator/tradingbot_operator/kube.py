@@ -59,6 +59,7 @@ from tradingbot_operator.snapshot import Snapshot, build_snapshot
 log = logging.getLogger("tradingbot_operator.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 NOT_FOUND = 404
 CONFLICT = 409
 # Seconds per request; the client's own default (5 min) would stall a reconcile pass on a hung connection.
@@ -296,12 +297,9 @@ class Kube:
         self._check_owned(live, owner)
         if not children.deployment_needs_update(live, desired):
             return
-        try:
-            await self.request("PUT", path, body=children.updated_deployment(live, desired))
-        except ApiException as exc:
-            if exc.status == CONFLICT:
-                raise StaleObject(f"Deployment {owner.namespace}/{path.rsplit('/', 1)[-1]} changed") from exc
-            raise
+        await self.request(
+            "PATCH", path, body=children.deployment_update_patch(live, desired), content_type=JSON_PATCH
+        )
 
     async def _scale_deployment(self, owner: Owner, action: ScaleDeployment) -> None:
         path = _apps(owner.namespace, deployment_name(owner.name, action.color))
@@ -311,18 +309,15 @@ class Kube:
         self._check_owned(live, owner)
         if live.get("spec", {}).get("replicas") == action.replicas:
             return
-        patch = {
-            "metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
-            "spec": {"replicas": action.replicas},
-        }
+        # No resourceVersion precondition: the controller's status updates would make it fail often,
+        # and the operator is the only writer of spec.replicas.
         try:
-            await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+            await self.request(
+                "PATCH", path, body={"spec": {"replicas": action.replicas}}, content_type=MERGE_PATCH
+            )
         except ApiException as exc:
-            if exc.status == NOT_FOUND:
-                return
-            if exc.status == CONFLICT:
-                raise StaleObject(f"Deployment {path} changed meanwhile") from exc
-            raise
+            if exc.status != NOT_FOUND:
+                raise
 
     async def _ensure_service(self, owner: Owner, action: EnsureService) -> None:
         desired = children.service(owner, action.role, action.color)
@@ -340,17 +335,12 @@ class Kube:
             (p.get("name"), p.get("port"), p.get("targetPort")) for p in live_spec.get("ports") or []
         ] == [(p["name"], p["port"], p["targetPort"]) for p in desired["spec"]["ports"]]:
             return
-        # A replace (not a merge) so the selector is exactly the desired one; clusterIP etc. are kept.
-        replacement = {
-            **live,
-            "spec": {**live_spec, "selector": desired["spec"]["selector"], "ports": desired["spec"]["ports"]},
-        }
-        try:
-            await self.request("PUT", path, body=replacement)
-        except ApiException as exc:
-            if exc.status == CONFLICT:
-                raise StaleObject(f"Service {path} changed meanwhile") from exc
-            raise
+        # Replace exactly the selector and ports (a merge would keep stale selector keys).
+        patch = [
+            {"op": "replace", "path": "/spec/selector", "value": desired["spec"]["selector"]},
+            {"op": "replace", "path": "/spec/ports", "value": desired["spec"]["ports"]},
+        ]
+        await self.request("PATCH", path, body=patch, content_type=JSON_PATCH)
 
     async def _ensure_job(self, owner: Owner, action: EnsureMigrationJob) -> None:
         path = _jobs(owner.namespace, migration_job_name(owner.name, action.revision))

@@ -91,13 +91,15 @@ def test_deployment_update_is_detected_by_spec_hash_replicas_and_labels() -> Non
     assert not children.deployment_needs_update(live, desired)
     assert children.deployment_needs_update(live, children.deployment(OWNER, Color.BLUE, "rev2", 1, POD))
     assert children.deployment_needs_update(live, children.deployment(OWNER, Color.BLUE, "rev1", 0, POD))
-    updated = children.updated_deployment(
+    patch = children.deployment_update_patch(
         {**live, "metadata": {**live["metadata"], "annotations": {"deployment.kubernetes.io/revision": "3"}}},
         children.deployment(OWNER, Color.BLUE, "rev2", 1, POD),
     )
-    assert updated["metadata"]["resourceVersion"] == "7"
-    assert updated["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
-    assert updated["spec"]["template"]["metadata"]["labels"]["ploy.dev/revision"] == "rev2"
+    ops = {op["path"]: op for op in patch}
+    assert ops["/spec"]["op"] == "replace"
+    assert ops["/spec"]["value"]["template"]["metadata"]["labels"]["ploy.dev/revision"] == "rev2"
+    assert ops["/metadata/annotations"]["value"]["deployment.kubernetes.io/revision"] == "3"
+    assert ops["/metadata/labels"]["value"]["ploy.dev/revision"] == "rev2"
 
 
 @pytest.mark.parametrize(
