@@ -129,7 +129,8 @@ SCENARIOS = [(chart, values) for chart in (OPERATOR_CHART, BOT_CHART) for values
 def test_every_scenario_passes_server_side_dry_run(
     cluster: ClusterHandle, crds: list[str], restricted_namespace: str, chart: Path, values: Path
 ) -> None:
-    for watched in yaml.safe_load(values.read_text()).get("watchNamespaces", []):
+    scenario = yaml.safe_load(values.read_text()) or {}
+    for watched in scenario.get("watchNamespaces", []):
         _namespace(cluster, watched)
     stream = helm_template(chart, values=values, namespace=restricted_namespace)
     out = _dry_run(cluster, stream)
@@ -137,6 +138,16 @@ def test_every_scenario_passes_server_side_dry_run(
     for doc in rendered:
         assert f"{doc['kind'].lower()}" in out.lower(), f"{doc['kind']} missing from: {out}"
     # The stream includes the helm test hook pods: Pod Security admission judged them as well.
+    # NOTES.txt renders only at install time: render it against this server too.
+    # Templated CRDs (crds.install) replace Helm's crds/ directory and adopt the CRDs already there.
+    adopt = ["--skip-crds", "--take-ownership"] if scenario.get("crds", {}).get("install") else []
+    install = cluster.helm(
+        "install", "demo", str(chart), "-n", restricted_namespace, "-f", str(values), "--dry-run=server",
+        *adopt, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    notes = install.stdout.partition("NOTES:")[2]
+    assert notes.strip() and "<no value>" not in notes, install.stdout[-2000:]
 
 
 def test_tradingbot_cel_rules_reject_a_bad_scenario(
