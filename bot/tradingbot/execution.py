@@ -43,16 +43,24 @@ class OrderFlow:
 
     ``FencedError`` from the ledger propagates: the caller must stop trading at once.
     ``record_retry_s`` bounds how long a result the exchange already gave is retried into a database
-    that went away.
+    that went away. ``max_lease_s`` is how old the fence check may be when the exchange call starts;
+    it must stay well below the pool's ``idle_in_transaction_timeout_s`` (after which PostgreSQL may
+    have ended the session, and with it the lock, while this process was frozen).
     """
 
     def __init__(
-        self, ledger: Ledger, exchange: Exchange, metrics: BotMetrics, record_retry_s: float = 30.0
+        self,
+        ledger: Ledger,
+        exchange: Exchange,
+        metrics: BotMetrics,
+        record_retry_s: float = 30.0,
+        max_lease_s: float = 5.0,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
         self.metrics = metrics
         self.record_retry_s = record_retry_s
+        self.max_lease_s = max_lease_s
 
     async def submit(self, epoch: int, market: str, req: OrderRequest) -> OrderResult:
         """Persist ``req`` PENDING under ``epoch``, place it, record the result; return that result.
@@ -79,6 +87,14 @@ class OrderFlow:
         sent = False
         try:
             async with self.ledger.fenced(epoch) as writer:
+                if time.monotonic() - writer.checked_at > self.max_lease_s:
+                    # This process stalled after the fence check; the lock may be gone. Do not send.
+                    result = OrderResult(
+                        req.client_order_id, OrderStatus.FAILED, (), "fence lease expired; not sent"
+                    )
+                    await writer.record_result(result)
+                    self._count(result)
+                    return result
                 self.metrics.orders_placed.inc()
                 sent = True
                 try:

@@ -7,6 +7,7 @@ Positions and PnL are derived from ``fills``, never stored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -64,12 +65,14 @@ class Position:
 
 
 class FencedWriter:
-    """Order writes inside a transaction that already passed the fence check for ``epoch``."""
+    """Order writes inside a transaction that already passed the fence check for ``epoch``;
+    ``checked_at`` is the ``time.monotonic()`` of that check."""
 
     def __init__(self, conn: asyncpg.Connection, bot_id: str, epoch: int) -> None:
         self._conn = conn
         self.bot_id = bot_id
         self.epoch = epoch
+        self.checked_at = time.monotonic()
 
     async def record_result(self, result: OrderResult) -> OrderStatus:
         """Confirm an order with the exchange's ``result``: its status, reason and every fill so far.

@@ -216,3 +216,17 @@ async def test_exposure_limit_stops_buying(pool: asyncpg.Pool, bots: BotFactory)
     assert blue.metrics.orders_rejected.labels(reason="max_exposure")._value.get() >= 1
     valuation = await blue.trader.valuation()
     assert valuation.exposure_usd == Decimal("19.00") and valuation.pnl_usd == Decimal("1.00")
+
+
+async def test_a_stale_fence_check_is_not_used_to_send(pool: asyncpg.Pool, bots: BotFactory) -> None:
+    feed = arbitrage_feed()
+    exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
+    blue = bots(exchange, feed, trading_config())
+    await blue.ledger.raise_fence(1)
+    blue.flow.max_lease_s = -1.0  # every fence check counts as too old by the time the call would start
+    order = OrderRequest("e1-late", YES, Side.BUY, Decimal("0.40"), Decimal("10"), TimeInForce.FOK)
+    result = await blue.flow.submit(1, MARKET, order)
+    assert result.status is OrderStatus.FAILED and result.reason == "fence lease expired; not sent"
+    assert exchange.placed["e1-late"] == 0
+    stored = await blue.ledger.get_order("e1-late")
+    assert stored is not None and stored.status is OrderStatus.FAILED
