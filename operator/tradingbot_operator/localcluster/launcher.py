@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -93,8 +94,23 @@ class LocalCluster:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start every component and wait until the cluster can run pods."""
+    def start(self, attempts: int = 3) -> None:
+        """Start every component and wait until the cluster can run pods.
+
+        Ports are picked free just before use, so another process can take one in between; such a
+        start (``address already in use``) is retried from scratch, up to ``attempts`` times.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once()
+                return
+            except ClusterError as exc:
+                if "address already in use" not in str(exc) or attempt == attempts:
+                    raise
+                self.log(f"port taken while starting ({attempt}/{attempts}); retrying with new ports")
+                shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
+
+    def _start_once(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
             self.binary(name)
