@@ -18,8 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tradingbot import __version__
 from tradingbot.config.settings import Settings
 from tradingbot.health import (
+    Check,
     CheckResult,
     SchemaProbe,
+    SingleFlight,
     breaker_check,
     config_check,
     database_check,
@@ -38,10 +40,16 @@ def _runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-async def _checks(rt: Runtime, schema: SchemaProbe) -> list[CheckResult]:
+def _probes(request: Request) -> tuple[Check, Check]:
+    """The app's shared (database, schema) probes, created in the lifespan."""
+    return cast(tuple[Check, Check], request.app.state.probes)
+
+
+async def _checks(rt: Runtime, probes: tuple[Check, Check]) -> list[CheckResult]:
+    database, schema = probes
     return await run_checks(
         {
-            "database": database_check(rt.pool),
+            "database": database,
             "schema": schema,
             "market_data": market_data_check(
                 rt.feed.last_message_age_s, rt.settings.trading.risk.max_data_age_seconds
@@ -69,7 +77,10 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         """Start the runtime before serving; stop it gracefully after uvicorn stops serving."""
         runtime = await start_runtime(settings, overrides)
         app.state.runtime = runtime
-        app.state.schema_probe = SchemaProbe(runtime.pool, expected_version())
+        app.state.probes = (
+            SingleFlight(database_check(runtime.pool)),
+            SchemaProbe(runtime.pool, expected_version()),
+        )
         try:
             yield
         finally:
@@ -94,7 +105,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     async def ready(request: Request) -> JSONResponse:
         """Readiness: 200 when every check passes, else 503; ``{"status", "checks": {name: {ok,
         latency_seconds, detail}}}``."""
-        results = await _checks(_runtime(request), request.app.state.schema_probe)
+        results = await _checks(_runtime(request), _probes(request))
         ok = all(r.ok for r in results)
         return JSONResponse(
             {"status": "ready" if ok else "not_ready", "checks": _checks_json(results)},
@@ -105,7 +116,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     async def health(request: Request) -> JSONResponse:
         """Details for people and dashboards: status, version, uptime_seconds, role, epoch, checks."""
         rt = _runtime(request)
-        results = await _checks(rt, request.app.state.schema_probe)
+        results = await _checks(rt, _probes(request))
         ok = all(r.ok for r in results)
         return JSONResponse(
             {

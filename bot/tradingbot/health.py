@@ -52,6 +52,26 @@ async def run_checks(checks: dict[str, Check], timeout_s: float) -> list[CheckRe
     return [await timed(name, check, timeout_s) for name, check in checks.items()]
 
 
+class SingleFlight:
+    """Concurrent callers share one in-flight run of ``check``.
+
+    Under a burst of probes only one database round trip is in flight; every caller still gets a
+    result from a probe that was running when it asked. A caller that gives up (its timeout) does not
+    cancel the shared run.
+    """
+
+    def __init__(self, check: Check) -> None:
+        self._check = check
+        self._running: asyncio.Future[str] | None = None
+
+    async def __call__(self) -> str:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._check())
+            # Nobody may be left to read the outcome if every caller timed out; read it here.
+            self._running.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return await asyncio.shield(self._running)
+
+
 def database_check(pool: asyncpg.Pool) -> Check:
     """Healthy when a pooled connection answers ``SELECT 1``."""
 
