@@ -21,12 +21,9 @@ from tradingbot.exchange.base import Exchange, ExchangeError, OrderRejected
 from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
 from tradingbot.ledger.fence import FencedError
 from tradingbot.ledger.store import UNSETTLED, Ledger
-from tradingbot.metrics import BotMetrics
+from tradingbot.metrics import EXCHANGE_REJECTED, BotMetrics
 
 log = logging.getLogger(__name__)
-
-EXCHANGE_REJECTED = "exchange"
-"""``reason`` label of ``ploy_orders_rejected_total`` for orders the exchange itself refused."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tradingbot.risk import RejectReason
 
+EXCHANGE_REJECTED = "exchange"
+"""``reason`` label of ``ploy_orders_rejected_total`` for orders the exchange itself refused."""
+
 
 class BotMetrics:
     """Order, role and PnL metrics of one bot process, all on ``registry``."""
@@ -70,5 +73,5 @@ class BotMetrics:
             ["status"],
             registry=registry,
         )
-        for reason in RejectReason:
-            self.orders_rejected.labels(reason=reason.value)
+        for reason in [*(r.value for r in RejectReason), EXCHANGE_REJECTED]:
+            self.orders_rejected.labels(reason=reason)
