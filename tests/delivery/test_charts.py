@@ -13,6 +13,7 @@ import yaml
 from tests.delivery.tools import (
     BOT_CHART,
     OPERATOR_CHART,
+    ROOT,
     by_kind,
     ci_values,
     documents,
@@ -174,7 +175,8 @@ def test_operator_rbac_is_least_privilege(values: Path) -> None:
     assert grants[("", "pods")] == {"get", "list", "watch"}
     assert grants[("", "events")] == {"create"}
     assert grants[("", "configmaps")] == {"get", "list", "create"}
-    assert "delete" not in grants[("apps", "deployments")]
+    assert grants[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
+    assert grants[("", "services")] == {"get", "list", "create", "patch"}
     assert ("rbac.authorization.k8s.io", "roles") not in grants
     namespaced = yaml.safe_load(values.read_text()).get("watchNamespaces", [])
     cluster_role = by_kind(docs, "ClusterRole")[0]
@@ -279,3 +281,11 @@ def test_operator_args_are_accepted_by_the_real_cli(values: Path) -> None:
     assert list(params["namespace"]) == watch
     assert params["all_namespaces"] is (not watch)
     assert params["liveness"] == "http://0.0.0.0:8080/healthz"
+
+
+def test_peering_crds_equal_the_operators_own() -> None:
+    shipped = documents(
+        (OPERATOR_CHART / "charts" / "kopf-peering-crds" / "crds" / "kopf-peerings.yaml").read_text()
+    )
+    own = documents((ROOT / "operator" / "tradingbot_operator" / "peering_crds.yaml").read_text())
+    assert shipped == own

@@ -61,8 +61,8 @@ app.kubernetes.io/component: operator
 Rules for the namespaced resources the operator reads and writes (a ClusterRole's or a Role's): exactly
 the requests tradingbot_operator.kube makes and the watches its kopf handlers open. TradingBots are only
 read; the operator writes their status subresource (manual actions are acknowledged there, so it never
-patches the object itself). Deployments are created, replaced (PUT) and scaled (merge patch); Services
-created and replaced; hashed ConfigMaps only created (immutable, garbage-collected by ownerReference);
+patches the object itself). Deployments and Services are created and patched (JSON patches of the
+owned fields; merge patch to scale); hashed ConfigMaps only created (immutable, garbage-collected by ownerReference);
 migration Jobs created and deleted; pods only read; core Events posted.
 */}}
 {{- define "ploy-operator.namespacedRules" -}}
@@ -74,10 +74,10 @@ migration Jobs created and deleted; pods only read; core Events posted.
   verbs: [patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, patch]
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, create]
