@@ -24,9 +24,9 @@ DATABASE_URL_HELP = (
 )
 
 
-def _settings(config: Path | None) -> Settings:
+def _settings(config: Path | None, *, for_migration: bool = False) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, for_migration=for_migration)
     except ConfigError as exc:
         typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
@@ -125,7 +125,7 @@ async def _migrate(dsn: str) -> list[int]:
 @app.command()
 def migrate(config: ConfigOption = None) -> None:
     """Apply the ledger's SQL migrations (idempotent; safe to run from several pods at once)."""
-    settings = _settings(config)
+    settings = _settings(config, for_migration=True)
     dsn = _dsn(settings)
     _logging()
     applied = asyncio.run(_migrate(dsn))

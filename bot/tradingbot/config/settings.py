@@ -163,8 +163,12 @@ def default_config_text() -> str:
     return resources.files("tradingbot.config").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
-def load_settings(config_path: Path | None = None) -> Settings:
+def load_settings(config_path: Path | None = None, *, for_migration: bool = False) -> Settings:
     """Build validated settings from ``config_path`` (else ``$PLOY_CONFIG``, else the embedded default).
+
+    ``for_migration``: the caller only migrates the schema, so the trading role is irrelevant; the
+    operator's migration Job runs with the TradingBot's name but no color, which would otherwise be an
+    incomplete "cluster" role.
 
     Raises ``ConfigError`` with a one-line message on any problem.
     """
@@ -179,6 +183,8 @@ def load_settings(config_path: Path | None = None) -> Settings:
         if key not in YAML_KEYS:
             raise ConfigError(f"{key}: unknown field (check the spelling)")
         kwargs[YAML_KEYS[key]] = value
+    if for_migration and not os.environ.get("PLOY_ROLE"):
+        kwargs["role"] = "standalone"
     try:
         return Settings(**kwargs)
     except ValidationError as exc:

@@ -18,6 +18,8 @@ from tests.support.postgres import free_port
 from tradingbot import __version__
 from tradingbot.cli import app
 
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "bot" / "tradingbot" / "config" / "default.yaml"
+
 PLOY_BOT = Path(sys.executable).parent / "ploy-bot"
 
 
@@ -113,6 +115,22 @@ def test_run_exits_zero_on_sigterm(migrated_dsn: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.db
+def test_migrate_runs_with_the_migration_jobs_environment(
+    db_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's migration Job names its TradingBot but has no color: migrate must still run."""
+    monkeypatch.setenv("PLOY_DATABASE_URL", db_dsn)
+    monkeypatch.setenv("PLOY_TRADINGBOT_NAME", "arb")
+    monkeypatch.setenv("PLOY_TRADINGBOT_NAMESPACE", "bots")
+    monkeypatch.delenv("PLOY_COLOR", raising=False)
+    result = CliRunner().invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("applied ")
+    refused = CliRunner().invoke(app, ["check-config", str(DEFAULT_CONFIG)])
+    assert refused.exit_code != 0  # running as that pod still needs its color
+    assert "PLOY_COLOR" in refused.output
+
+
 def test_migrate_applies_once(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLOY_DATABASE_URL", db_dsn)
     first = CliRunner().invoke(app, ["migrate"])
