@@ -1,6 +1,6 @@
 """The operator SIGKILLed at every rollout phase resumes from the objects and their status alone.
 
-Each run: ``ploy-operator run -n <ns>`` as a subprocess drives a TradingBot into one phase, is killed
+Each run: ``ploy-operator run`` as a subprocess drives a TradingBot into one phase, is killed
 with SIGKILL at a seeded random moment inside it, stays dead for a seeded random while (the cluster
 moves on: pods turn Ready or fail), then a fresh operator process takes over. The run passes when the
 rollout ends where it must (no stuck rollout), the epoch never went backwards and ends at the exact
