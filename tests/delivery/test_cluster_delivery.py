@@ -378,6 +378,24 @@ def test_real_operator_runs_under_the_chart_rbac(
                 120,
                 "arb Healthy on the new revision after the promote action",
             )
+            # A revision whose pods never become Ready: rolled back at its deadline, health Degraded,
+            # retry offered. Then spec.paused: health Suspended.
+            cluster.helm(
+                "upgrade", "arb", str(BOT_CHART), "-n", bots_ns, "--reuse-values",
+                "--set", "rollout.autoPromote=true", "--set", "rollout.progressDeadlineSeconds=6",
+                "--set", "image.tag=0.1.2", "--set", "podTemplate.labels.ploy\\.dev/fault=never-ready",
+            )  # fmt: skip
+            failed = live.wait(lambda o: _phase(o) == "Degraded", 120, "arb Degraded after the deadline")
+            actions = run_script((ARGOCD / "lua" / "actions" / "discovery.lua").read_text(), failed)
+            assert {name: not a["disabled"] for name, a in actions.items()} == {
+                "promote": False,
+                "abort": False,
+                "retry": True,
+            }
+            cluster.helm(
+                "upgrade", "arb", str(BOT_CHART), "-n", bots_ns, "--reuse-values", "--set", "paused=true"
+            )
+            live.wait(lambda o: _phase(o) == "Paused", 60, "arb Paused")
         finally:
             operator.send_signal(signal.SIGTERM)
             try:
@@ -389,7 +407,10 @@ def test_real_operator_runs_under_the_chart_rbac(
         assert "403" not in text and "Forbidden" not in text, text[-4000:]
         assert done["status"]["epoch"] > first["status"]["epoch"] >= 1
         assert done["status"]["activeColor"] != first["status"]["activeColor"]
-        assert ("AwaitingPromotion", "Suspended") in live.seen and ("Healthy", "Healthy") in live.seen
+        for pair in (("AwaitingPromotion", "Suspended"), ("Healthy", "Healthy"), ("Degraded", "Degraded")):
+            assert pair in live.seen, live.seen
+        assert ("Paused", "Suspended") in live.seen, live.seen
+        assert failed["status"]["lastRollout"]["result"] == "RolledBack", failed["status"]
         active = f"deployment/arb-{done['status']['activeColor']}"
         deployment = _json(cluster, "-n", bots_ns, "get", active)
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "arb-bot"
