@@ -210,7 +210,7 @@ def test_operator_deployment_runs_peered_replicas_with_probes() -> None:
     (deployment,) = by_kind(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["ploy-operator"]
+    assert container["command"][-1] == "ploy-operator"
     args = container["args"]
     assert args[0] == "run"
     assert "--all-namespaces" in args
@@ -262,25 +262,44 @@ def test_servicemonitor_covers_both_colors() -> None:
     assert policy["spec"]["podSelector"] == {"matchLabels": {"ploy.dev/tradingbot": "demo"}}
 
 
+def _effective_argv(container: dict[str, Any], tmp_path: Path) -> list[str]:
+    """The argv ``ploy-operator`` receives: the container's command run for real by /bin/sh, with a stand-in
+    ``ploy-operator`` on PATH that prints its arguments (one per line)."""
+    if container["command"] == ["ploy-operator"]:
+        return list(container["args"])
+    stand_in = tmp_path / "ploy-operator"
+    stand_in.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    stand_in.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = run(*container["command"], *container["args"], env=env).stdout
+    return out.splitlines()
+
+
 @pytest.mark.parametrize("values", ci_values(OPERATOR_CHART), ids=lambda p: p.name)
-def test_operator_args_are_accepted_by_the_real_cli(values: Path) -> None:
+def test_operator_args_are_accepted_by_the_real_cli(values: Path, tmp_path: Path) -> None:
     import typer.main
 
     from tradingbot_operator.cli import app
 
     (deployment,) = by_kind(_render(OPERATOR_CHART, values), "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["ploy-operator"]
     group = typer.main.get_group(app)
-    subcommand, *args = container["args"]
-    assert subcommand == "run"
+    argv = _effective_argv(container, tmp_path)
+    assert argv[0] == "run"
     # Parsing (not invoking) the real command: an unknown option or a bad value raises here.
-    with group.commands["run"].make_context("run", args) as ctx:
+    with group.commands["run"].make_context("run", argv[1:]) as ctx:
         params = ctx.params
-    watch = yaml.safe_load(values.read_text()).get("watchNamespaces", [])
+    scenario = yaml.safe_load(values.read_text()) or {}
+    watch = scenario.get("watchNamespaces", [])
     assert list(params["namespace"]) == watch
     assert params["all_namespaces"] is (not watch)
     assert params["liveness"] == "http://0.0.0.0:8080/healthz"
+    if scenario.get("peering", {}).get("enabled", True):
+        assert params["peering"] and 1 <= params["priority"] <= 65536
+        again = _effective_argv(container, tmp_path)
+        assert again[:-1] == argv[:-1], "only the drawn priority differs between starts"
+    else:
+        assert params["peering"] is None
 
 
 def test_peering_crds_equal_the_operators_own() -> None:
