@@ -22,8 +22,14 @@ DISCOVERY = (LUA / "actions" / "discovery.lua").read_text()
 ACTIONS = ("promote", "abort", "retry")
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 FIXTURES = sorted((DATA / "status").glob("*.json"))
-# Where the operator's tests record real TradingBot objects (written by the operator helpers, if at all).
-RECORDED_GLOBS = ("tests/data/recorded_status/*.json", "tests/operator/**/recorded_status/*.json")
+# Where tests record real TradingBot objects written by the running operator.
+# tests/delivery/data/recorded_status holds what test_real_operator_runs_under_the_chart_rbac saw live,
+# recorded with PLOY_RECORD_STATUS_DIR=tests/delivery/data/recorded_status.
+RECORDED_GLOBS = (
+    "tests/data/recorded_status/*.json",
+    "tests/operator/**/recorded_status/*.json",
+    "tests/delivery/data/recorded_status/*.json",
+)
 NO_RECORDINGS = "the operator tests have not committed recorded TradingBot statuses"
 
 
@@ -168,3 +174,8 @@ def test_health_of_recorded_operator_statuses(where: str, obj: dict[str, Any]) -
         assert result["status"] == PHASE_HEALTH[phase], (where, phase, result)
     actions = run_script(DISCOVERY, obj)
     assert set(actions) == set(ACTIONS)
+    enabled = {name for name, spec in actions.items() if not spec["disabled"]}
+    if observed and phase == "AwaitingPromotion":
+        assert "promote" in enabled and "abort" in enabled, where
+    if observed and phase == "Degraded" and (status.get("lastRollout") or {}).get("result") == "RolledBack":
+        assert enabled == {"retry"}, where

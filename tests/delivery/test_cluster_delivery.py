@@ -291,7 +291,16 @@ class LiveHealth:
             assert health == PHASE_HEALTH[phase], (phase, health, status)
         if not self.seen or self.seen[-1] != (phase, health):
             self.seen.append((phase, health))
+            self._record(obj, f"{len(self.seen):02d}-{phase or 'none'}")
         return obj
+
+    @staticmethod
+    def _record(obj: dict[str, Any], name: str) -> None:
+        """With ``PLOY_RECORD_STATUS_DIR`` set, keep each newly seen object (managedFields dropped)."""
+        directory = os.environ.get("PLOY_RECORD_STATUS_DIR")
+        if directory:
+            kept = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
+            Path(directory, f"{name}.json").write_text(json.dumps(kept, indent=2, sort_keys=True) + "\n")
 
     def wait(self, predicate: Any, timeout: float, what: str) -> dict[str, Any]:
         """Poll until ``predicate(obj)``; returns that object."""
