@@ -53,7 +53,7 @@ IMAGE_2 = "registry.example/ploy-bot:2.0.0"
 # The deadline is long on purpose: a replacement operator on a busy 2-core machine can take many
 # seconds to come up, and a deadline passing while no operator runs is a legitimate rollback.
 ROLLOUT = rollout_spec(
-    bakeSeconds=2, progressDeadlineSeconds=180, postPromotionSeconds=6, scaleDownDelaySeconds=8
+    bakeSeconds=3, progressDeadlineSeconds=180, postPromotionSeconds=6, scaleDownDelaySeconds=8
 )
 
 
@@ -87,9 +87,12 @@ def _second_revision(phase: str) -> JSON:
     if phase == "Migrating":
         spec["rollout"] = {**ROLLOUT, "migration": {"enabled": True, "args": ["migrate"]}}
     if phase == "RollingBack":
+        # Verifying must last long enough for a poll to see it on a loaded machine: green fails 5 s
+        # after its promotion (bake 3 s + 5 s), well inside a 20 s post-promotion window.
+        spec["rollout"] = {**ROLLOUT, "postPromotionSeconds": 20, "scaleDownDelaySeconds": 20}
         spec["podTemplate"] = {
             "labels": {"ploy.dev/fault": "ready-then-fail"},
-            "annotations": {"ploy.dev/fail-after": "5s"},
+            "annotations": {"ploy.dev/fail-after": "8s"},
         }
     return {"spec": spec}
 
