@@ -65,6 +65,7 @@ class _KeyState:
     dirty: bool = False
     timer: asyncio.TimerHandle | None = None
     timer_due: float = 0.0
+    timer_resync: bool = False
     failures: int = 0
     invalid_generation: int | None = None
     passes: int = 0
@@ -89,6 +90,9 @@ class Reconciler:
     ) -> None:
         self.kube = kube
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Periodic resyncs get their own few slots: they must never queue ahead of a pass that a
+        # change (watch event) or a due gate asked for.
+        self._resync_slots = asyncio.Semaphore(max(1, max_concurrent // 8))
         self.metrics = metrics
         self.clock = clock
         self.resync_seconds = resync_seconds
@@ -97,10 +101,11 @@ class Reconciler:
 
     # --- scheduling --------------------------------------------------------------------------------
 
-    def trigger(self, namespace: str, name: str, delay: float = 0.0) -> None:
+    def trigger(self, namespace: str, name: str, delay: float = 0.0, *, resync: bool = False) -> None:
         """Ask for a pass over ``namespace/name`` now (``delay`` 0) or after ``delay`` seconds.
 
         A pending earlier timer wins over a later one; a trigger during a pass makes one more pass.
+        ``resync`` marks a periodic pass nothing in particular asked for (it runs in its own lane).
         """
         if self._closed:
             return
@@ -114,19 +119,20 @@ class Reconciler:
             if state.timer is not None:
                 state.timer.cancel()
             state.timer_due = due
+            state.timer_resync = resync
             state.timer = loop.call_later(delay, self._fire, key)
             return
         if state.running is not None and not state.running.done():
             state.dirty = True
             return
-        state.running = loop.create_task(self._run(key), name=f"reconcile {namespace}/{name}")
+        state.running = loop.create_task(self._run(key, resync), name=f"reconcile {namespace}/{name}")
 
     def _fire(self, key: Key) -> None:
         state = self._keys.get(key)
         if state is None:
             return
         state.timer = None
-        self.trigger(*key)
+        self.trigger(*key, resync=state.timer_resync)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers and metrics of a deleted TradingBot."""
@@ -152,13 +158,14 @@ class Reconciler:
         state = self._keys.get((namespace, name))
         return state.passes if state else 0
 
-    async def _run(self, key: Key) -> None:
+    async def _run(self, key: Key, resync: bool = False) -> None:
         state = self._keys[key]
         while True:
             state.dirty = False
             delay: float | None
+            next_is_resync = False
             try:
-                async with self._slots:
+                async with self._resync_slots if resync else self._slots:
                     result = await self.reconcile(*key)
             except StaleObject as exc:
                 log.info("reconcile %s/%s: %s; trying again", *key, exc)
@@ -179,14 +186,17 @@ class Reconciler:
                     self.forget(*key)
                     return
                 delay = self.resync_seconds
-                if result.requeue_after is not None:
-                    delay = min(delay, max(result.requeue_after, MIN_REQUEUE_SECONDS))
+                next_is_resync = True
+                if result.requeue_after is not None and result.requeue_after < self.resync_seconds:
+                    delay = max(result.requeue_after, MIN_REQUEUE_SECONDS)
+                    next_is_resync = False
             if key not in self._keys or self._closed:
                 return
             if delay is not None:
-                self.trigger(*key, delay=delay)
+                self.trigger(*key, delay=delay, resync=next_is_resync)
             if not state.dirty:
                 return
+            resync = False  # the follow-up pass was asked for by an event
 
     # --- the pass ----------------------------------------------------------------------------------
 

@@ -112,3 +112,19 @@ async def test_different_objects_run_in_parallel(objects: int) -> None:
     r.release.set()
     await _settle()
     await r.close()
+
+
+async def test_resyncs_never_hold_back_a_pass_an_event_asked_for() -> None:
+    r = ScriptedReconciler([])
+    r.release.clear()
+    for i in range(4):  # more resyncs than their lane has slots (16 // 8 = 2)
+        r.trigger("ns", f"idle-{i}", resync=True)
+    await _settle()
+    assert r.running == 2, "resyncs run in their own small lane"
+    r.trigger("ns", "changed")
+    await _settle()
+    assert ("ns", "changed") in r.calls, "a change is not queued behind the resyncs"
+    r.release.set()
+    await _settle()
+    assert len(r.calls) == 5
+    await r.close()
