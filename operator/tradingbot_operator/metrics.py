@@ -2,7 +2,7 @@
 
 Names follow Prometheus conventions (base units, ``_total`` for counters, ``_seconds``):
 
-* ``ploy_operator_rollouts_total{result}``: finished rollouts by ``lastRollout.result``
+* ``ploy_operator_rollouts_total{namespace,name,result}``: finished rollouts by ``lastRollout.result``
   (Promoted, RolledBack, Aborted, Superseded);
 * ``ploy_operator_rollout_duration_seconds``: ``lastRollout.finishedAt - startedAt`` of finished rollouts;
 * ``ploy_operator_time_to_rollback_seconds``: for a rollback after promotion, the time from the failing
@@ -31,8 +31,8 @@ class OperatorMetrics:
         self.registry = registry
         self.rollouts = Counter(
             "ploy_operator_rollouts",
-            "Finished rollouts by result (Promoted, RolledBack, Aborted, Superseded).",
-            ["result"],
+            "Finished rollouts by TradingBot and result (Promoted, RolledBack, Aborted, Superseded).",
+            ["namespace", "name", "result"],
             registry=registry,
         )
         self.rollout_duration = Histogram(

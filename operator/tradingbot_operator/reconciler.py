@@ -262,7 +262,7 @@ class Reconciler:
         last = new.last_rollout
         if last is None or last == old.last_rollout:
             return
-        self.metrics.rollouts.labels(last.result.value).inc()
+        self.metrics.rollouts.labels(namespace, name, last.result.value).inc()
         self.metrics.rollout_duration.observe(max(0.0, (last.finished_at - last.started_at).total_seconds()))
         rolled_back_after_promotion = (
             last.result in (RolloutResult.ROLLED_BACK, RolloutResult.ABORTED)

@@ -92,7 +92,9 @@ async def test_peering_liveness_and_metrics(
         assert response is not None and response.status_code == 200
         text = response.text
         assert f'ploy_operator_active_epoch{{name="peered",namespace="{namespace}"}} 1.0' in text
-        assert 'ploy_operator_rollouts_total{result="Promoted"} 1.0' in text
+        assert (
+            f'ploy_operator_rollouts_total{{name="peered",namespace="{namespace}",result="Promoted"}} 1.0'
+        ) in text
         assert "ploy_operator_reconcile_errors_total 0.0" in text
 
         peering = await view.kube.get(f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/ploy")

@@ -199,7 +199,8 @@ async def test_ready_then_fail_after_promotion_rolls_back_to_warm_blue(
     assert "RolledBack" in {e["reason"] for e in await view.events()}
     rollbacks = operator.get_sample_value("ploy_operator_time_to_rollback_seconds_count")
     assert rollbacks is not None and rollbacks >= 1
-    assert (operator.get_sample_value("ploy_operator_rollouts_total", {"result": "RolledBack"}) or 0) >= 1
+    rolled_back = {"namespace": bot_ns, "name": "flaky", "result": "RolledBack"}
+    assert (operator.get_sample_value("ploy_operator_rollouts_total", rolled_back) or 0) >= 1
     epoch = operator.get_sample_value("ploy_operator_active_epoch", {"namespace": bot_ns, "name": "flaky"})
     assert epoch == 3
 
