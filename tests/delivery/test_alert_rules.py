@@ -86,3 +86,17 @@ def test_rules_match_label_values_of_the_components() -> None:
     text = helm_template(BOT_CHART, release="arb", namespace="bots")
     assert f'reason="{RejectReason.DAILY_LOSS.value}"' in text
     assert f'result=~"{RolloutResult.ROLLED_BACK.value}|{RolloutResult.ABORTED.value}"' in text
+
+
+def test_operator_rollout_counter_has_the_labels_the_alert_selects() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tradingbot_operator.metrics import OperatorMetrics
+
+    registry = CollectorRegistry()
+    # labels() raises ValueError when the counter's label names differ from the alert's matchers.
+    OperatorMetrics(registry).rollouts.labels(namespace="bots", name="arb", result="RolledBack").inc()
+    exposition = generate_latest(registry).decode()
+    assert 'ploy_operator_rollouts_total{name="arb",namespace="bots",result="RolledBack"} 1.0' in exposition
+    text = helm_template(BOT_CHART, release="arb", namespace="bots")
+    assert 'ploy_operator_rollouts_total{namespace="bots", name="arb", result=~' in text
