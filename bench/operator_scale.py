@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from benchsupport import default_bin_dir, kubectl
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
@@ -39,27 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"
 NAMESPACE = "scale"
 JSON = dict[str, Any]
-
-
-def default_bin_dir() -> Path:
-    """The control-plane binaries (same lookup as the test suite)."""
-    if env := os.environ.get("PLOY_K8S_BIN"):
-        return Path(env)
-    cache = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
-    found = sorted((cache / "bin").glob("k8s-v*"))
-    return found[-1] if found else cache / "bin" / "missing"
-
-
-def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> None:
-    """Run kubectl against ``cluster``; CalledProcessError on failure."""
-    subprocess.run(
-        [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
 
 
 def tradingbot(index: int) -> JSON:
