@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,8 @@ def up() -> None:
 
     step(1, total, "local control plane (kube-apiserver, etcd, controller-manager, scheduler, kwok)")
     LocalCluster.stop_detached(DEMO / "cluster")
+    # A fresh etcd every time: a TradingBot left from an earlier demo would start at its old epoch.
+    shutil.rmtree(DEMO / "cluster", ignore_errors=True)
     local = LocalCluster(workdir=DEMO / "cluster", bin_dir=default_bin_dir(), detach=True, log=console.log)
     local.start()
     cluster = ClusterHandle(kubeconfig=local.kubeconfig, server=local.server, bin_dir=local.bin_dir)
