@@ -60,7 +60,8 @@ def run(
     migrate: Annotated[
         bool | None,
         typer.Option(
-            "--migrate/--no-migrate", help="Apply migrations first (default: only when standalone)."
+            "--migrate/--no-migrate",
+            help="Apply migrations first (default: yes; in a cluster a failure is logged, not fatal).",
         ),
     ] = None,
 ) -> None:
@@ -72,8 +73,10 @@ def run(
     settings = _settings(config)
     dsn = _dsn(settings)
     _logging()
-    if migrate if migrate is not None else settings.role == "standalone":
+    if migrate or (migrate is None and settings.role == "standalone"):
         asyncio.run(_migrate(dsn))
+    elif migrate is None:
+        asyncio.run(_migrate_best_effort(dsn))
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -98,7 +101,22 @@ def run(
         raise typer.Exit(1)
 
 
-async def _migrate(dsn: str) -> list[int]:
+async def _migrate_best_effort(dsn: str, give_up_after: float = 10.0) -> list[int] | None:
+    """Startup migration of an in-cluster pod: returns the versions applied, or None when it failed.
+
+    The schema may already have been migrated by the operator's migration Job or by another pod (the
+    advisory lock serialises them). A database that is down or a failing migration must not keep the pod
+    from starting: ``/health/ready`` reports the schema version, so the rollout gate sees the problem.
+    Only the exception's type is logged, never its text, which could carry connection details.
+    """
+    try:
+        return await _migrate(dsn, give_up_after)
+    except Exception as exc:  # any failure here is reported by readiness instead
+        logging.getLogger("tradingbot.migrate").warning("startup migration skipped: %s", type(exc).__name__)
+        return None
+
+
+async def _migrate(dsn: str, give_up_after: float = 60.0) -> list[int]:
     import asyncpg
     from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -109,7 +127,7 @@ async def _migrate(dsn: str) -> list[int]:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
         wait=wait_exponential(multiplier=0.2, max=5),
-        stop=stop_after_delay(60),
+        stop=stop_after_delay(give_up_after),
         reraise=True,
     ):
         with attempt:

@@ -131,6 +131,16 @@ def test_migrate_runs_with_the_migration_jobs_environment(
     assert "PLOY_COLOR" in refused.output
 
 
+async def test_startup_migration_in_a_cluster_is_best_effort(db_dsn: str) -> None:
+    """An in-cluster pod migrates a fresh database at start, and still starts when it cannot."""
+    from tradingbot.cli import _migrate_best_effort
+
+    assert await _migrate_best_effort(db_dsn) == [1]
+    assert await _migrate_best_effort(db_dsn) == []
+    unreachable = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/nowhere"
+    assert await _migrate_best_effort(unreachable, give_up_after=1.0) is None
+
+
 def test_migrate_applies_once(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLOY_DATABASE_URL", db_dsn)
     first = CliRunner().invoke(app, ["migrate"])
