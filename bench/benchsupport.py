@@ -1,22 +1,26 @@
-"""Helpers the cluster benchmarks share: where the control-plane binaries are, and kubectl."""
+"""Helpers the cluster benchmarks share: where the control-plane binaries are, kubectl, and latency
+summaries."""
 
 from __future__ import annotations
 
-import os
+import statistics
 import subprocess
-from pathlib import Path
 
-from tradingbot_operator.localcluster import LocalCluster
+from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
+
+__all__ = ["default_bin_dir", "kubectl", "summary"]
 
 
-def default_bin_dir() -> Path:
-    """The control-plane binaries (same lookup as the test suite): ``$PLOY_K8S_BIN``, else the newest
-    ``$PLOY_CACHE/bin/k8s-v*`` that scripts/build-control-plane.sh wrote."""
-    if env := os.environ.get("PLOY_K8S_BIN"):
-        return Path(env)
-    cache = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
-    found = sorted((cache / "bin").glob("k8s-v*"))
-    return found[-1] if found else cache / "bin" / "missing"
+def summary(values: list[float]) -> dict[str, float | int]:
+    """Count, p50, p99 and max of latency samples in seconds (rounded to ms)."""
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {
+        "n": len(values),
+        "p50_seconds": round(statistics.median(ordered), 3),
+        "p99_seconds": round(p99, 3),
+        "max_seconds": round(ordered[-1], 3),
+    }
 
 
 def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, timeout: float = 1800) -> None:

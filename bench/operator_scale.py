@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchsupport import default_bin_dir, kubectl
+from benchsupport import default_bin_dir, kubectl, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
@@ -108,17 +107,6 @@ async def reaction(kube: Kube, name: str, image: str) -> float:
     raise TimeoutError(f"{name}: no reaction within 120 s")
 
 
-def _summary(values: list[float]) -> JSON:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {
-        "n": len(values),
-        "p50_seconds": round(statistics.median(ordered), 3),
-        "p99_seconds": round(p99, 3),
-        "max_seconds": round(ordered[-1], 3),
-    }
-
-
 async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JSON:
     """Create the bots, run the operator as a child process, measure."""
     configuration = Configuration()
@@ -159,7 +147,7 @@ async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JS
         "converge_seconds": round(converged, 1),
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
-        "reaction": _summary(reactions),
+        "reaction": summary(reactions),
         "note": "local control plane on this machine; pods faked by kwok",
     }
 

@@ -24,14 +24,13 @@ import argparse
 import asyncio
 import json
 import platform
-import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchsupport import default_bin_dir, kubectl
+from benchsupport import default_bin_dir, kubectl, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from prometheus_client import CollectorRegistry
@@ -160,17 +159,6 @@ async def one_run(
     return switched_at - (ready_at + BAKE_SECONDS), back_at - failed_at
 
 
-def _summary(values: list[float]) -> JSON:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {
-        "n": len(values),
-        "p50_seconds": round(statistics.median(ordered), 3),
-        "p99_seconds": round(p99, 3),
-        "max_seconds": round(ordered[-1], 3),
-    }
-
-
 async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float) -> JSON:
     """Run the operator in a thread and measure ``runs`` TradingBots one after another."""
     stop, ready = threading.Event(), threading.Event()
@@ -204,8 +192,8 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
         "runs": runs,
         "poll_seconds": poll,
         "bake_seconds": BAKE_SECONDS,
-        "promote_reaction": _summary(promote),
-        "rollback_latency": _summary(rollback),
+        "promote_reaction": summary(promote),
+        "rollback_latency": summary(rollback),
         "note": "local control plane (kwok pods); Kubernetes timestamps have 1 s resolution",
     }
 

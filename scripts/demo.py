@@ -25,7 +25,7 @@ from rich.panel import Panel
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.cluster import ClusterHandle, crds_dir, default_bin_dir  # noqa: E402
+from tests.support.cluster import ClusterHandle, crds_dir  # noqa: E402
 from tests.support.mainjob import (  # noqa: E402
     demo_tradingbot,
     install_operator_chart,
@@ -36,7 +36,7 @@ from tests.support.mainjob import (  # noqa: E402
 )
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 from tradingbot_operator.ctl import render  # noqa: E402
-from tradingbot_operator.localcluster import LocalCluster  # noqa: E402
+from tradingbot_operator.localcluster import LocalCluster, default_bin_dir  # noqa: E402
 
 console = Console()
 CACHE = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))

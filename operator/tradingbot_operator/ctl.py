@@ -11,7 +11,6 @@ rest. Kubernetes calls use ``kubernetes.aio`` with the usual kubeconfig resoluti
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tradingbot_operator.localcluster.launcher import cache_dir, default_bin_dir
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY
 
@@ -182,15 +182,6 @@ def retry(name: str, namespace: NamespaceOpt = "default", kubeconfig: Kubeconfig
     _act(kubeconfig, namespace, name, ANNOTATION_RETRY, "retry")
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
-
-
-def _default_bin_dir() -> Path:
-    found = sorted((_cache_dir() / "bin").glob("k8s-v*"))
-    return Path(os.environ.get("PLOY_K8S_BIN", found[-1] if found else _cache_dir() / "bin" / "missing"))
-
-
 WorkdirOpt = Annotated[
     Path | None, typer.Option(help="where the cluster keeps its files (default: $PLOY_CACHE/local-cluster)")
 ]
@@ -199,13 +190,13 @@ WorkdirOpt = Annotated[
 @cluster_app.command("up")
 def cluster_up(workdir: WorkdirOpt = None) -> None:
     """Start a local control plane in the background; prints the kubeconfig to use."""
-    workdir = workdir or _cache_dir() / "local-cluster"
+    workdir = workdir or cache_dir() / "local-cluster"
     from tradingbot_operator.localcluster import ClusterError, LocalCluster
 
     if (workdir / "state.json").exists():
         console.print(f"already running; export KUBECONFIG={workdir / 'admin.kubeconfig'}")
         return
-    local = LocalCluster(workdir=workdir, bin_dir=_default_bin_dir(), detach=True, log=console.log)
+    local = LocalCluster(workdir=workdir, bin_dir=default_bin_dir(), detach=True, log=console.log)
     try:
         local.start()
     except ClusterError as exc:
@@ -217,7 +208,7 @@ def cluster_up(workdir: WorkdirOpt = None) -> None:
 @cluster_app.command("down")
 def cluster_down(workdir: WorkdirOpt = None) -> None:
     """Stop the local control plane started by ``cluster up``."""
-    workdir = workdir or _cache_dir() / "local-cluster"
+    workdir = workdir or cache_dir() / "local-cluster"
     from tradingbot_operator.localcluster import LocalCluster
 
     if LocalCluster.stop_detached(workdir):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import default_bin_dir
-from tradingbot_operator.localcluster import ClusterError, LocalCluster
+from tradingbot_operator.localcluster import ClusterError, LocalCluster, default_bin_dir
 
 pytestmark = pytest.mark.cluster
 

@@ -13,21 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def default_bin_dir() -> Path:
-    """Where scripts/build-control-plane.sh puts the binaries unless PLOY_K8S_BIN says otherwise."""
-    if env := os.environ.get("PLOY_K8S_BIN"):
-        return Path(env)
-    cache = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
-    found = sorted((cache / "bin").glob("k8s-v*"))
-    return found[-1] if found else cache / "bin" / "missing"
+from tradingbot_operator.localcluster.launcher import cache_dir
 
 
 def crds_dir() -> Path:
     """Where scripts/fetch-crds.sh puts the ArgoCD and prometheus-operator CRDs."""
     if env := os.environ.get("PLOY_CRDS_DIR"):
         return Path(env)
-    return Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy")) / "crds"
+    return cache_dir() / "crds"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,20 @@ _PR_SET_PDEATHSIG = 1
 _STATE_FILE = "state.json"
 
 
+def cache_dir() -> Path:
+    """Where builds and local clusters live: ``$PLOY_CACHE``, else ``~/.cache/ploy``."""
+    return Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
+
+
+def default_bin_dir() -> Path:
+    """The control-plane binaries: ``$PLOY_K8S_BIN``, else the newest ``<cache>/bin/k8s-v*`` that
+    scripts/build-control-plane.sh wrote (a path that does not exist when nothing was built)."""
+    if env := os.environ.get("PLOY_K8S_BIN"):
+        return Path(env)
+    found = sorted((cache_dir() / "bin").glob("k8s-v*"))
+    return found[-1] if found else cache_dir() / "bin" / "missing"
+
+
 class ClusterError(RuntimeError):
     """Raised when a control-plane component is missing, dies, or does not become ready in time."""
 
@@ -139,16 +153,10 @@ class LocalCluster:
             self._spawn("kube-apiserver", self._apiserver_args(pki, etcd_port))
             self._wait(lambda: self._get("/readyz") == 200, deadline, "kube-apiserver /readyz")
             self.log(f"kube-apiserver ready at {self.server}")
-            kc = str(self.kubeconfig)
             self._spawn(
                 "kube-controller-manager",
                 [
-                    f"--kubeconfig={kc}",
-                    f"--authentication-kubeconfig={kc}",
-                    f"--authorization-kubeconfig={kc}",
-                    "--leader-elect=false",
-                    "--bind-address=127.0.0.1",
-                    f"--secure-port={_free_port()}",
+                    *self._controller_args(),
                     f"--service-account-private-key-file={pki.sa_private}",
                     f"--root-ca-file={pki.ca_cert}",
                     f"--cluster-signing-cert-file={pki.ca_cert}",
@@ -157,21 +165,9 @@ class LocalCluster:
                     "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
                     "--concurrent-deployment-syncs=10",
                     "--concurrent-replicaset-syncs=10",
-                    "--v=1",
                 ],
             )
-            self._spawn(
-                "kube-scheduler",
-                [
-                    f"--kubeconfig={kc}",
-                    f"--authentication-kubeconfig={kc}",
-                    f"--authorization-kubeconfig={kc}",
-                    "--leader-elect=false",
-                    "--bind-address=127.0.0.1",
-                    f"--secure-port={_free_port()}",
-                    "--v=1",
-                ],
-            )
+            self._spawn("kube-scheduler", self._controller_args())
             stages = self.workdir / "kwok-stages.yaml"
             stages.write_text(
                 resources.files("tradingbot_operator.localcluster").joinpath("stages.yaml").read_text()
@@ -179,7 +175,7 @@ class LocalCluster:
             self._spawn(
                 "kwok",
                 [
-                    f"--kubeconfig={kc}",
+                    f"--kubeconfig={self.kubeconfig}",
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     f"--config={stages}",
@@ -263,6 +259,20 @@ class LocalCluster:
             "--profiling=false",
             "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir / 'apiserver-certs'}",
+            "--v=1",
+        ]
+
+    def _controller_args(self) -> list[str]:
+        """Flags kube-controller-manager and kube-scheduler share: admin kubeconfig for the API and for
+        delegated authn/authz, no leader election, serving on a free loopback port."""
+        kc = self.kubeconfig
+        return [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}",
             "--v=1",
         ]
 
