@@ -86,3 +86,29 @@ class FeedPipeline:
                         await result
                 except Exception:
                     log.exception("book listener failed for %s", asset_id)
+
+
+class PipelineFeed:
+    """The MarketFeed read side every feed shares, served from its :class:`FeedPipeline`.
+
+    Subclasses set ``self._pipeline`` in ``__init__`` and implement ``run(stop)``.
+    """
+
+    _pipeline: FeedPipeline
+
+    @property
+    def store(self) -> BookStore:
+        """The books being maintained (exposed for checks and tests)."""
+        return self._pipeline.store
+
+    def book(self, asset_id: str) -> OrderBook | None:
+        """Current book of ``asset_id``, or None before its snapshot (or while it resyncs)."""
+        return self._pipeline.book(asset_id)
+
+    def last_message_age_s(self) -> float | None:
+        """Monotonic seconds since the last message received, None before the first."""
+        return self._pipeline.last_message_age_s()
+
+    def subscribe(self, callback: BookListener) -> None:
+        """Call ``callback(asset_id)`` whenever that book changed."""
+        self._pipeline.subscribe(callback)

@@ -11,10 +11,8 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
-from tradingbot.market.book import OrderBook
-from tradingbot.market.feed import BookListener
 from tradingbot.market.metrics import MarketMetrics
-from tradingbot.market.pipeline import FeedPipeline
+from tradingbot.market.pipeline import FeedPipeline, PipelineFeed
 from tradingbot.market.store import BookStore, MarketParams
 
 DEFAULT_RECORDING = "ws_market_burst.json"
@@ -79,7 +77,7 @@ def group_steps(objs: Iterable[object]) -> list[Step]:
     return steps
 
 
-class ReplayFeed:
+class ReplayFeed(PipelineFeed):
     """Replays recordings through the same parsing and book code as the live feed.
 
     ``speed`` scales the recorded inter-step delays (1.0 = real time, 10.0 = ten times faster,
@@ -111,23 +109,6 @@ class ReplayFeed:
         self._on_pass_end = on_pass_end
         self.passes = 0
         self._reset_pending = False
-
-    @property
-    def store(self) -> BookStore:
-        """The books being maintained (exposed for checks and tests)."""
-        return self._pipeline.store
-
-    def book(self, asset_id: str) -> OrderBook | None:
-        """Current book of ``asset_id`` or None."""
-        return self._pipeline.book(asset_id)
-
-    def last_message_age_s(self) -> float | None:
-        """Monotonic seconds since the last replayed message, None before the first."""
-        return self._pipeline.last_message_age_s()
-
-    def subscribe(self, callback: BookListener) -> None:
-        """Call ``callback(asset_id)`` whenever that book changed."""
-        self._pipeline.subscribe(callback)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Replay until the recordings end (without ``loop``) or ``stop`` is set."""

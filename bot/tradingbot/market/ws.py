@@ -21,10 +21,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from tenacity.stop import stop_base
 from websockets.asyncio.client import ClientConnection, connect
 
-from tradingbot.market.book import OrderBook
-from tradingbot.market.feed import BookListener
 from tradingbot.market.metrics import MarketMetrics
-from tradingbot.market.pipeline import FeedPipeline
+from tradingbot.market.pipeline import FeedPipeline, PipelineFeed
 from tradingbot.market.rest import RestBookClient, RestBookError
 from tradingbot.market.store import ApplyOutcome, BookStore, MarketParams
 
@@ -51,7 +49,7 @@ class _StopWhenSet(stop_base):
 _CONNECT_ERRORS = (OSError, TimeoutError, websockets.exceptions.WebSocketException)
 
 
-class PolymarketWsFeed:
+class PolymarketWsFeed(PipelineFeed):
     """Order books for ``asset_ids`` kept live from the market channel, healed from REST.
 
     * Heartbeat: sends ``PING`` every ``ping_interval_s`` seconds.
@@ -103,25 +101,6 @@ class PolymarketWsFeed:
         self.custom_feature_enabled = custom_feature_enabled
         self._last_resync: dict[str, float] = {}
         self.connections = 0
-
-    # -- MarketFeed ----------------------------------------------------------------------------
-
-    @property
-    def store(self) -> BookStore:
-        """The books being maintained."""
-        return self._pipeline.store
-
-    def book(self, asset_id: str) -> OrderBook | None:
-        """Current book of ``asset_id`` or None (before its snapshot, or while resyncing)."""
-        return self._pipeline.book(asset_id)
-
-    def last_message_age_s(self) -> float | None:
-        """Monotonic seconds since the last frame (data or PONG), None before the first."""
-        return self._pipeline.last_message_age_s()
-
-    def subscribe(self, callback: BookListener) -> None:
-        """Call ``callback(asset_id)`` whenever that book changed."""
-        self._pipeline.subscribe(callback)
 
     def subscription_message(self) -> str:
         """The JSON text sent after connecting."""
