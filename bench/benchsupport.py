@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import time
+from pathlib import Path
 
 from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
 
-__all__ = ["default_bin_dir", "kubectl", "summary"]
+__all__ = ["default_bin_dir", "install_crd", "kubectl", "summary"]
 
 
 def summary(values: list[float]) -> dict[str, float | int]:
@@ -33,3 +35,20 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, timeout
         check=True,
         timeout=timeout,
     )
+
+
+def install_crd(cluster: LocalCluster, path: Path, name: str, timeout: float = 180) -> None:
+    """Apply the CRD at ``path`` and wait until ``name`` is Established. ``kubectl wait`` fails at once
+    while a new CRD has no conditions yet, so it is retried; TimeoutError after ``timeout`` seconds."""
+    kubectl(cluster, "apply", "--server-side", "-f", str(path))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kubectl(
+                cluster, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=10s", timeout=30
+            )
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not Established after {timeout:.0f}s") from None
+            time.sleep(0.2)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchsupport import default_bin_dir, kubectl, summary
+from benchsupport import default_bin_dir, install_crd, kubectl, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
@@ -162,10 +162,7 @@ def main() -> None:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)
         cluster.start()
         try:
-            kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
-            kubectl(
-                cluster, "wait", "--for=condition=Established", "--timeout=180s", "crd/tradingbots.ploy.dev"
-            )
+            install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
             kubectl(cluster, "create", "namespace", NAMESPACE)
             kubectl(cluster, "-n", NAMESPACE, "create", "secret", "generic", "bot-db", "--from-literal=url=x")
             result = asyncio.run(bench(cluster, args.bots, args.samples, Path(tmp) / "operator.log"))

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchsupport import default_bin_dir, kubectl, summary
+from benchsupport import default_bin_dir, install_crd, kubectl, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from prometheus_client import CollectorRegistry
@@ -209,10 +209,7 @@ def main() -> None:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir())
         cluster.start()
         try:
-            kubectl(cluster, "apply", "--server-side", "-f", str(CRD_FILE))
-            kubectl(
-                cluster, "wait", "--for=condition=Established", "--timeout=180s", "crd/tradingbots.ploy.dev"
-            )
+            install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
             result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after))
         finally:
             cluster.stop()

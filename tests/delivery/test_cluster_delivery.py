@@ -68,7 +68,8 @@ def crds(cluster: ClusterHandle) -> list[str]:
         names += _apply_crds(cluster, path)
     for path in OWN_CRDS:
         names += _apply_crds(cluster, path)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names))
+    for name in names:
+        cluster.wait_crd_established(name)
     return names
 
 

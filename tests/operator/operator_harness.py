@@ -39,7 +39,7 @@ JSON = dict[str, Any]
 def install_crd(cluster: ClusterHandle) -> None:
     """Apply the generated TradingBot CRD and wait until the API server serves it."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/tradingbots.ploy.dev")
+    cluster.wait_crd_established("tradingbots.ploy.dev")
 
 
 def create_db_secret(cluster: ClusterHandle, namespace: str) -> None:

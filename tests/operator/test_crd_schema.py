@@ -165,7 +165,7 @@ def test_spec_schema_required_fields() -> None:
 @pytest.mark.cluster
 def test_kubectl_explain_reads_well(cluster: ClusterHandle) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=render())
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    cluster.wait_crd_established(CRD_NAME)
     # The OpenAPI document is republished shortly after the CRD is Established: poll for it.
     deadline = time.monotonic() + 60
     while True:

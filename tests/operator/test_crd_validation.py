@@ -318,7 +318,7 @@ def crd_installed(cluster: ClusterHandle) -> ClusterHandle:
         "apply", "--server-side", "--force-conflicts", "-f", "-", input=render(), check=False
     )
     assert applied.returncode == 0, applied.stderr
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    cluster.wait_crd_established(CRD_NAME)
     return cluster
 
 

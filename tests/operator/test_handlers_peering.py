@@ -53,7 +53,7 @@ async def test_peering_liveness_and_metrics(
 ) -> None:
     install_crd(cluster)
     cluster.kubectl("apply", "-f", str(PEERING_CRDS))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/kopfpeerings.kopf.dev")
+    cluster.wait_crd_established("kopfpeerings.kopf.dev")
     cluster.kubectl(
         "-n",
         namespace,

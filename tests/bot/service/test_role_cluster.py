@@ -89,7 +89,7 @@ async def test_each_color_follows_its_tradingbot_status(
     cluster: ClusterHandle, namespace: str, pool: asyncpg.Pool, bots: BotFactory
 ) -> None:
     _kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    _kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s", "crd/tradingbots.ploy.dev")
+    cluster.wait_crd_established("tradingbots.ploy.dev")
     _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
 
     feed = arbitrage_feed(size="100000000")
