@@ -25,12 +25,12 @@ from kubernetes.aio.client import ApiClient
 from prometheus_client import CollectorRegistry
 
 from tests.support.cluster import ClusterHandle
+from tests.support.tradingbot import SECRET_NAME, tradingbot_manifest
 from tradingbot_operator.kube import MERGE_PATCH, Kube, tradingbot_path
 from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"
-SECRET_NAME = "bot-db"
 CONDITION_ID = "0x" + "ab" * 32
 
 JSON = dict[str, Any]
@@ -78,24 +78,15 @@ def tradingbot(
     annotations: dict[str, str] | None = None,
 ) -> JSON:
     """A TradingBot manifest with one market and the test Secret; pod labels/annotations inject faults."""
-    return {
-        "apiVersion": "ploy.dev/v1alpha1",
-        "kind": "TradingBot",
-        "metadata": {"name": name},
-        "spec": {
-            "image": image,
-            "replicas": 1,
-            "trading": {
-                "mode": "paper",
-                "markets": [{"conditionId": CONDITION_ID, "tokens": ["111", "222"]}],
-                "strategy": {"minEdge": "0.01", "maxOrderSize": "50"},
-                "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100"},
-            },
-            "database": {"secretRef": {"name": SECRET_NAME, "key": "url"}},
-            "rollout": rollout or rollout_spec(),
-            "podTemplate": {"labels": labels or {}, "annotations": annotations or {}},
-        },
-    }
+    return tradingbot_manifest(
+        name,
+        image,
+        condition_id=CONDITION_ID,
+        tokens=["111", "222"],
+        rollout=rollout or rollout_spec(),
+        labels=labels,
+        annotations=annotations,
+    )
 
 
 @dataclass

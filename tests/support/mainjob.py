@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tests.support.cluster import ClusterHandle
+from tests.support.tradingbot import tradingbot_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_CHART = REPO / "charts" / "ploy-operator"
@@ -116,32 +117,23 @@ def demo_tradingbot(
     rollout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The main job's TradingBot on the recorded market; ``fault`` sets kwok's failure-injection label."""
-    return {
-        "apiVersion": "ploy.dev/v1alpha1",
-        "kind": "TradingBot",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "image": image,
-            "replicas": 1,
-            "trading": {
-                "mode": "paper",
-                "markets": [{"conditionId": CONDITION_ID, "tokens": TOKENS}],
-                "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"},
-                "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100", "killSwitch": False},
-            },
-            "database": {"secretRef": {"name": "bot-db", "key": "url"}},
-            "rollout": rollout
-            or {
-                "autoPromote": True,
-                "bakeSeconds": 5,
-                "maxRestarts": 0,
-                "progressDeadlineSeconds": 90,
-                "postPromotionSeconds": 10,
-                "scaleDownDelaySeconds": 30,
-            },
-            "podTemplate": {"labels": {"ploy.dev/fault": fault} if fault else {}},
+    return tradingbot_manifest(
+        name,
+        image,
+        namespace=namespace,
+        condition_id=CONDITION_ID,
+        tokens=TOKENS,
+        labels={"ploy.dev/fault": fault} if fault else None,
+        rollout=rollout
+        or {
+            "autoPromote": True,
+            "bakeSeconds": 5,
+            "maxRestarts": 0,
+            "progressDeadlineSeconds": 90,
+            "postPromotionSeconds": 10,
+            "scaleDownDelaySeconds": 30,
         },
-    }
+    )
 
 
 def prepare_bot_namespace(cluster: ClusterHandle, namespace: str) -> None:
