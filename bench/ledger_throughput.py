@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.postgres import PostgresServer, start_postgres
 from tradingbot.domain import Fill, OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
+from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.migrate import migrate
 from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
+from tradingbot.ledger.token import FenceToken
 
 
 def _dsn(server: PostgresServer, db: str) -> str:
@@ -50,11 +53,12 @@ async def _create_db(server: PostgresServer, name: str) -> str:
     return _dsn(server, name)
 
 
-async def _run_writers(ledger: Ledger, clients: int, seconds: float, full_flow: bool) -> dict[str, float]:
+async def _run_writers(ledger: FenceToken, clients: int, seconds: float, full_flow: bool) -> dict[str, float]:
     counter = itertools.count()
     done = 0
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
+    expires = datetime.now(UTC) + timedelta(days=1)
 
     async def writer() -> None:
         nonlocal done
@@ -62,9 +66,9 @@ async def _run_writers(ledger: Ledger, clients: int, seconds: float, full_flow: 
             oid = f"bench-{'f' if full_flow else 'p'}-{next(counter)}"
             req = OrderRequest(oid, "1001", Side.BUY, Decimal("0.40"), Decimal("10"), TimeInForce.FOK)
             started = time.perf_counter()
-            await ledger.persist_pending(1, "0xbench", req)
+            await ledger.persist_pending("0xbench", req, expires)
             if full_flow:
-                async with ledger.fenced(1) as w:
+                async with ledger.fenced() as w:
                     fill = Fill(Decimal("0.40"), Decimal("10"), Decimal("0"))
                     await w.record_result(OrderResult(oid, OrderStatus.FILLED, (fill,)))
             latencies.append(time.perf_counter() - started)
@@ -118,10 +122,9 @@ async def main() -> None:
             await conn.close()
         pool = await create_pool(dsn, max_size=args.clients)
         try:
-            ledger = Ledger(pool, "bench")
-            await ledger.raise_fence(1)
-            persist = await _run_writers(ledger, args.clients, args.seconds, full_flow=False)
-            flow = await _run_writers(ledger, args.clients, args.seconds, full_flow=True)
+            token = await Ledger(pool, "bench").acquire(FenceKey.standalone("bench"), 1, "ledger_throughput")
+            persist = await _run_writers(token, args.clients, args.seconds, full_flow=False)
+            flow = await _run_writers(token, args.clients, args.seconds, full_flow=True)
         finally:
             await pool.close()
         await _create_db(server, "pgbench")

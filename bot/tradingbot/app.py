@@ -25,6 +25,7 @@ from tradingbot.health import (
     breaker_check,
     config_check,
     database_check,
+    fence_check,
     market_data_check,
     run_checks,
 )
@@ -55,6 +56,7 @@ async def _checks(rt: Runtime, probes: tuple[Check, Check]) -> list[CheckResult]
                 rt.feed.last_message_age_s, rt.settings.trading.risk.max_data_age_seconds
             ),
             "circuit_breaker": breaker_check(lambda: rt.breaker_open),
+            "fence": fence_check(lambda: rt.role.readiness(2 * rt.settings.fence_timeout_seconds)),
             "config": config_check(),
         },
         CHECK_TIMEOUT_S,

@@ -133,6 +133,19 @@ def breaker_check(is_open: Callable[[], bool]) -> Check:
     return check
 
 
+def fence_check(readiness: Callable[[], tuple[bool, str]]) -> Check:
+    """Healthy while ``readiness()`` says the trading role can be served: a standby, or the active
+    process holding its fence token (``RoleController.readiness``)."""
+
+    async def check() -> str:
+        ok, detail = readiness()
+        if not ok:
+            raise RuntimeError(detail)
+        return detail
+
+    return check
+
+
 def config_check() -> Check:
     """The config was validated before anything started; an invalid one never gets this far."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradingbot.config.model import MarketConfig
-from tradingbot.ledger.store import Position
+from tradingbot.ledger.rows import Position
 
 
 @dataclass(frozen=True)

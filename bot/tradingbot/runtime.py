@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,8 +22,9 @@ from prometheus_client import CollectorRegistry, Gauge
 from tradingbot import __version__
 from tradingbot.config.settings import Settings
 from tradingbot.exchange.base import Exchange
-from tradingbot.execution import OrderFlow
+from tradingbot.execution import FenceTiming, OrderFlow
 from tradingbot.ledger.dsn import mask_dsn
+from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
 from tradingbot.market.feed import MarketFeed
@@ -137,12 +140,14 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     metrics = BotMetrics(registry)
     feed = overrides.feed or build_feed(settings, MarketMetrics(registry), stack)
     exchange = overrides.exchange or build_exchange(settings, feed)
-    pool = await create_pool(dsn)
+    timing = FenceTiming(settings.fence_timeout_seconds)
+    pool = await create_pool(dsn, idle_in_transaction_timeout_s=timing.fence_timeout_s)
     ledger = Ledger(pool, settings.effective_bot_id)
-    flow = OrderFlow(ledger, exchange, metrics)
+    flow = OrderFlow(ledger, exchange, metrics, timing)
     trader = Trader(settings.trading, feed, flow, metrics)
-    role = RoleController(flow, trader, metrics)
-    trader.set_fenced_listener(role.on_fenced)
+    role = RoleController(
+        flow, trader, metrics, holder_identity(settings, time.time()), default_fence_key(settings)
+    )
     feed.subscribe(trader.on_book)
     age = Gauge(
         "ploy_market_data_age_seconds",
@@ -158,6 +163,32 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     else:
         runtime.tasks.append(asyncio.create_task(_watch_role(settings, role, stack), name="role-watch"))
     return runtime
+
+
+def holder_identity(settings: Settings, started_at: float) -> str:
+    """This process as the fence row names it: ``pod-name/pod-uid pid=N started=ISO-8601``.
+
+    Pod name and UID come from the Downward API (``PLOY_POD_NAME``, ``PLOY_POD_UID``); outside a pod
+    the host name stands in. The pid and ``started_at`` (Unix seconds) tell two processes of one pod
+    apart (a container restart).
+    """
+    pod = settings.pod_name or socket.gethostname()
+    uid = settings.pod_uid or "-"
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at))
+    return f"{pod}/{uid} pid={os.getpid()} started={started}"
+
+
+def default_fence_key(settings: Settings) -> FenceKey:
+    """The fence key when the role source gives none: the standalone bot id, or (in a cluster, before
+    the TradingBot's UID is known) ``namespace/name`` standing in for the UID."""
+    if settings.role == "cluster":
+        assert settings.tradingbot_namespace and settings.tradingbot_name
+        return FenceKey(
+            uid=settings.effective_bot_id,
+            namespace=settings.tradingbot_namespace,
+            name=settings.tradingbot_name,
+        )
+    return FenceKey.standalone(settings.effective_bot_id)
 
 
 def _age_or_nan(feed: MarketFeed) -> float:

@@ -1,7 +1,8 @@
 """The trader loop: book update -> complete-set strategy -> risk gate -> both legs (FOK) via the ledger.
 
-Trading needs a grant: ``activate(epoch)`` after the fence was raised and older orders reconciled,
-``deactivate()`` (synchronous, immediate) when the role is lost or a write was fenced off.
+Trading needs a grant: ``activate(token)`` with the ``FenceToken`` acquired for this process, after
+older orders were reconciled; ``deactivate()`` (synchronous, immediate) when the role is lost or a
+write was fenced off.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, Time
 from tradingbot.execution import OrderFlow
 from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
 from tradingbot.ledger.fence import FencedError
+from tradingbot.ledger.token import FenceToken
 from tradingbot.market.feed import MarketFeed
 from tradingbot.metrics import BotMetrics
 from tradingbot.portfolio import Valuation, value_positions
@@ -34,10 +35,10 @@ def _utc_midnight() -> datetime:
 
 
 class Trader:
-    """Trades the configured markets on book updates while it holds an epoch grant.
+    """Trades the configured markets on book updates while it holds a fence token.
 
     At most one evaluation runs per market at a time; updates arriving meanwhile trigger one more pass.
-    ``on_fenced`` is called (once per fenced write) so the role logic can react.
+    A fenced write stops trading at once (the token itself tells the role logic, once).
     """
 
     def __init__(
@@ -46,41 +47,42 @@ class Trader:
         feed: MarketFeed,
         flow: OrderFlow,
         metrics: BotMetrics,
-        on_fenced: Callable[[FencedError], None] | None = None,
     ) -> None:
         self.trading = trading
         self.feed = feed
         self.flow = flow
         self.metrics = metrics
         self.limits = RiskLimits.from_config(trading.risk, trading.strategy)
-        self._on_fenced = on_fenced
-        self._epoch: int | None = None
+        self._token: FenceToken | None = None
         self._accepting = True
         self._dirty: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def set_fenced_listener(self, listener: Callable[[FencedError], None]) -> None:
-        """Call ``listener`` whenever an order write is fenced off (after trading was disabled)."""
-        self._on_fenced = listener
+    @property
+    def token(self) -> FenceToken | None:
+        """The token this trader writes under, None while it may not trade."""
+        token = self._token
+        return token if self._accepting and token is not None and token.held else None
 
     @property
     def epoch(self) -> int | None:
-        """The epoch this trader may write under, None while it may not trade."""
-        return self._epoch if self._accepting else None
+        """The epoch of the token this trader writes under, None while it may not trade."""
+        token = self.token
+        return None if token is None else token.epoch
 
-    def activate(self, epoch: int) -> None:
-        """Allow trading under ``epoch`` (call only after raising the fence and reconciling)."""
-        self._epoch = epoch
+    def activate(self, token: FenceToken) -> None:
+        """Allow trading under ``token`` (call only after acquiring it and reconciling)."""
+        self._token = token
         self.metrics.role_active.set(1 if self._accepting else 0)
-        log.info("trading enabled under epoch %d", epoch)
+        log.info("trading enabled under epoch %d, token %d", token.epoch, token.token)
         for market in self.trading.markets:
             self._schedule(market)
 
     def deactivate(self, reason: str = "role lost") -> None:
         """Stop placing orders at once; legs already at the exchange are still recorded if permitted."""
-        if self._epoch is not None:
-            log.warning("trading disabled (epoch %d): %s", self._epoch, reason)
-        self._epoch = None
+        if self._token is not None:
+            log.warning("trading disabled (%r): %s", self._token, reason)
+        self._token = None
         self.metrics.role_active.set(0)
 
     def on_book(self, asset_id: str) -> None:
@@ -90,7 +92,7 @@ class Trader:
             self._schedule(market)
 
     def _schedule(self, market: MarketConfig) -> None:
-        if self.epoch is None:
+        if self.token is None:
             return
         self._dirty.add(market.condition_id)
         task = self._tasks.get(market.condition_id)
@@ -100,14 +102,12 @@ class Trader:
             )
 
     async def _run_market(self, market: MarketConfig) -> None:
-        while market.condition_id in self._dirty and self.epoch is not None:
+        while market.condition_id in self._dirty and self.token is not None:
             self._dirty.discard(market.condition_id)
             try:
                 await self.trade_once(market)
             except FencedError as exc:
                 self.deactivate(f"fenced: {exc}")
-                if self._on_fenced is not None:
-                    self._on_fenced(exc)
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning(
                     "trading pass for market %s skipped, database unavailable: %r", market.condition_id, exc
@@ -131,8 +131,8 @@ class Trader:
 
         Returns the leg results (empty when nothing was placed). Raises ``FencedError``.
         """
-        epoch = self.epoch
-        if epoch is None:
+        token = self.token
+        if token is None:
             return []
         yes_book, no_book = self.feed.book(market.yes_token), self.feed.book(market.no_token)
         if yes_book is None or no_book is None:
@@ -153,28 +153,28 @@ class Trader:
             self.metrics.orders_rejected.labels(reason=reason.value).inc()
             log.debug("opportunity on %s refused by risk gate: %s", market.condition_id, reason.value)
             return []
-        return await self._place_legs(epoch, market, opportunity)
+        return await self._place_legs(token, market, opportunity)
 
     async def _place_legs(
-        self, epoch: int, market: MarketConfig, opportunity: Opportunity
+        self, token: FenceToken, market: MarketConfig, opportunity: Opportunity
     ) -> list[OrderResult]:
         results: list[OrderResult] = []
         legs = (
             (market.yes_token, opportunity.yes_price_limit),
             (market.no_token, opportunity.no_price_limit),
         )
-        for token, limit in legs:
-            if self.epoch != epoch:
+        for token_id, limit in legs:
+            if self.token is not token:
                 break
             req = OrderRequest(
-                client_order_id=f"e{epoch}-{uuid.uuid4().hex}",
-                token_id=token,
+                client_order_id=f"e{token.epoch}t{token.token}-{uuid.uuid4().hex}",
+                token_id=token_id,
                 side=Side.BUY,
                 price=limit,
                 size=opportunity.size,
                 time_in_force=TimeInForce.FOK,
             )
-            result = await self.flow.submit(epoch, market.condition_id, req)
+            result = await self.flow.submit(token, market.condition_id, req)
             results.append(result)
             if result.status is not OrderStatus.FILLED:
                 if len(results) == 2:

@@ -130,6 +130,9 @@ def _env(owner: Owner, color: Color | None, pod: PodInputs) -> list[JSON]:
         {"name": "PLOY_TRADINGBOT_NAME", "value": owner.name},
         {"name": "PLOY_TRADINGBOT_NAMESPACE", "value": owner.namespace},
         {"name": "PLOY_CONFIG", "value": CONFIG_MOUNT_PATH},
+        # The bot names itself in the fence row by pod and process (the holder of its fencing token).
+        {"name": "PLOY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "PLOY_POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
         {
             "name": "PLOY_DATABASE_URL",
             "valueFrom": {"secretKeyRef": {"name": pod.database.name, "key": pod.database.key}},

@@ -41,6 +41,7 @@ YAML_KEYS: dict[str, str] = {
     "httpHost": "http_host",
     "httpPort": "http_port",
     "shutdownGraceSeconds": "shutdown_grace_seconds",
+    "fenceTimeoutSeconds": "fence_timeout_seconds",
 }
 """Top-level keys of the YAML config file -> Settings field. Anything else in the file is an error;
 ``PLOY_DATABASE_URL``, the TradingBot identity and the kubeconfig path come only from the environment."""
@@ -88,6 +89,17 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=20.0, gt=0, validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS")
     )
+    fence_timeout_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=600.0,
+        allow_inf_nan=False,
+        validation_alias=_env("PLOY_FENCE_TIMEOUT_SECONDS"),
+        description="PostgreSQL idle-in-transaction timeout of the bot's sessions; every venue deadline "
+        "is derived from it (execution.FenceTiming).",
+    )
+    pod_name: str | None = Field(default=None, validation_alias=_env("PLOY_POD_NAME"))
+    pod_uid: str | None = Field(default=None, validation_alias=_env("PLOY_POD_UID"))
 
     @classmethod
     def settings_customise_sources(

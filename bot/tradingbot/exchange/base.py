@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from tradingbot.domain import OrderRequest, OrderResult
@@ -20,15 +21,21 @@ class Exchange(Protocol):
 
     ``place_order`` is idempotent on ``client_order_id``: placing the same id again returns the
     first result and never fills a second time. It raises ``ExchangeError`` on transient failures
-    and ``OrderRejected`` when the order itself is invalid.
+    and ``OrderRejected`` when the order itself is invalid. ``expires_at`` (timezone-aware wall clock)
+    is the order's deadline: the venue refuses an order that reaches it later (Polymarket's signed
+    orders carry an ``expiration`` for the same purpose), so a request still in flight when the
+    sender's fence times out can never execute after the next holder started trading.
     """
 
-    async def place_order(self, req: OrderRequest) -> OrderResult:
+    async def place_order(self, req: OrderRequest, expires_at: datetime | None = None) -> OrderResult:
         """Submit ``req``; return its result (fills so far). Raises ExchangeError, OrderRejected."""
         ...
 
     async def get_order(self, client_order_id: str) -> OrderResult | None:
-        """Current state of an order, or None if the exchange never saw that id."""
+        """Current state of an order by its client order id, or None if the venue never accepted it.
+
+        After the order's ``expires_at`` has passed, None is final: the venue refuses it from then on.
+        """
         ...
 
     async def cancel_order(self, client_order_id: str) -> OrderResult | None:

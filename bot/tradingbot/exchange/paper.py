@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tradingbot.domain import Fill, OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
@@ -53,6 +54,7 @@ class PaperExchange:
     * Nothing is removed from the real book, but liquidity this venue already took at a level is
       not taken twice while that level is unchanged.
     * Idempotent: a known ``client_order_id`` returns the stored result and never fills again.
+    * An order arriving after its ``expires_at`` is REJECTED (reason ``expired before it arrived``).
 
     Raises ``OrderRejected`` for an invalid order (price outside (0, 1), size <= 0) and
     ``ExchangeError`` when the token has no book (market data unavailable, retry later).
@@ -66,11 +68,15 @@ class PaperExchange:
         self._orders: dict[str, _Order] = {}
         self._taken: dict[tuple[str, Side, Decimal], _Taken] = {}
 
-    async def place_order(self, req: OrderRequest) -> OrderResult:
+    async def place_order(self, req: OrderRequest, expires_at: datetime | None = None) -> OrderResult:
         """Fill ``req`` against the current book; see the class docstring for the rules."""
         known = self._orders.get(req.client_order_id)
         if known is not None:
             return known.result
+        if expires_at is not None and datetime.now(UTC) > expires_at:
+            result = OrderResult(req.client_order_id, OrderStatus.REJECTED, (), "expired before it arrived")
+            self._orders[req.client_order_id] = _Order(req, result, ZERO)
+            return result
         if not ZERO < req.price < ONE:
             raise OrderRejected(f"price {req.price} outside (0, 1)")
         if req.size <= ZERO:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
@@ -77,9 +78,12 @@ class ResilientExchange:
         """True while calls fail fast (open and not yet due for a half-open probe)."""
         return self.breaker_state == "opened"
 
-    async def place_order(self, req: OrderRequest) -> OrderResult:
-        """``inner.place_order`` with retries and the breaker. Raises ExchangeError, OrderRejected."""
-        return await self._call(lambda: self.inner.place_order(req))
+    async def place_order(self, req: OrderRequest, expires_at: datetime | None = None) -> OrderResult:
+        """``inner.place_order`` with retries and the breaker. Raises ExchangeError, OrderRejected.
+
+        Retries stop being useful at ``expires_at`` (the venue refuses the order from then on); the
+        caller bounds the whole call with a timeout that ends there."""
+        return await self._call(lambda: self.inner.place_order(req, expires_at))
 
     async def get_order(self, client_order_id: str) -> OrderResult | None:
         """``inner.get_order`` with retries and the breaker."""

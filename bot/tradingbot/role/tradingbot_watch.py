@@ -9,12 +9,16 @@ not the watch, is what makes a stale trader harmless) and re-establishes the wat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes.aio import client, config, watch
+
+from tradingbot.ledger.fence import FenceKey
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +26,8 @@ GROUP = "ploy.dev"
 VERSION = "v1alpha1"
 PLURAL = "tradingbots"
 
-RoleObserver = Callable[[bool, int | None], Awaitable[None]]
-"""Called with (active, epoch) on every observed change of the TradingBot."""
+RoleObserver = Callable[[bool, int | None, FenceKey | None], Awaitable[None]]
+"""Called with (active, epoch, fence key) on every observed change of the TradingBot."""
 
 
 def role_from_object(obj: Mapping[str, Any] | None, color: str) -> tuple[bool, int | None]:
@@ -39,6 +43,21 @@ def role_from_object(obj: Mapping[str, Any] | None, color: str) -> tuple[bool, i
         else None
     )
     return (status.get("activeColor") == color and epoch is not None, epoch)
+
+
+def fence_key_from_object(obj: Mapping[str, Any] | None) -> FenceKey | None:
+    """The fence key of a TradingBot object: its ``metadata.uid``, namespace, name and
+    ``creationTimestamp`` (RFC 3339, UTC). None when the object carries no UID."""
+    meta = (obj or {}).get("metadata") or {}
+    uid, namespace, name = meta.get("uid"), meta.get("namespace"), meta.get("name")
+    if not (isinstance(uid, str) and isinstance(namespace, str) and isinstance(name, str) and uid):
+        return None
+    created = meta.get("creationTimestamp")
+    incarnation = None
+    if isinstance(created, str):
+        with contextlib.suppress(ValueError):
+            incarnation = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return FenceKey(uid=uid, namespace=namespace, name=name, incarnation=incarnation)
 
 
 async def api_client(kubeconfig: Path | None) -> Any:
@@ -78,10 +97,11 @@ async def watch_tradingbot(
                 ):
                     kind = event.get("type")
                     if kind == "DELETED":
-                        await observe(False, None)
+                        await observe(False, None, None)
                     elif kind in ("ADDED", "MODIFIED"):
-                        active, epoch = role_from_object(event.get("raw_object"), color)
-                        await observe(active, epoch)
+                        raw = event.get("raw_object")
+                        active, epoch = role_from_object(raw, color)
+                        await observe(active, epoch, fence_key_from_object(raw))
                     backoff = 0.5
         except asyncio.CancelledError:
             raise

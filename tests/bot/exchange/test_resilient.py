@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from decimal import Decimal as D
 
 import pytest
@@ -29,9 +30,9 @@ class FlakyExchange:
             self.failures -= 1
             raise self.error
 
-    async def place_order(self, req: OrderRequest) -> OrderResult:
+    async def place_order(self, req: OrderRequest, expires_at: datetime | None = None) -> OrderResult:
         self._maybe_fail()
-        return await self.inner.place_order(req)
+        return await self.inner.place_order(req, expires_at)
 
     async def get_order(self, client_order_id: str) -> OrderResult | None:
         self._maybe_fail()

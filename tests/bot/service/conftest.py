@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tests.bot.service.support import Bot, BotFactory, StaticFeed, close_bot, make_bot
+from tests.bot.service.support import BOT_KEY, Bot, BotFactory, StaticFeed, close_bot, make_bot
 from tests.support.postgres import PostgresServer
 from tradingbot.config.model import TradingConfig
 from tradingbot.exchange.base import Exchange
+from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.migrate import migrate
 from tradingbot.ledger.pool import create_pool
 
@@ -67,8 +68,8 @@ async def bots(pool: asyncpg.Pool) -> AsyncIterator[BotFactory]:
     """Factory of bots (colors) sharing the test's database; all are stopped before the pool closes."""
     made: list[Bot] = []
 
-    def factory(exchange: Exchange, feed: StaticFeed, trading: TradingConfig) -> Bot:
-        bot = make_bot(pool, exchange, feed, trading)
+    def factory(exchange: Exchange, feed: StaticFeed, trading: TradingConfig, key: FenceKey = BOT_KEY) -> Bot:
+        bot = make_bot(pool, exchange, feed, trading, key)
         made.append(bot)
         return bot
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -20,13 +22,17 @@ from prometheus_client import CollectorRegistry
 from tradingbot.config.model import TradingConfig
 from tradingbot.domain import OrderRequest, OrderResult
 from tradingbot.exchange.base import Exchange
-from tradingbot.execution import OrderFlow
+from tradingbot.execution import FenceTiming, OrderFlow
+from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.store import Ledger
+from tradingbot.ledger.token import FenceToken
 from tradingbot.market.book import Level, OrderBook
 from tradingbot.market.feed import BookListener
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.controller import RoleController
 from tradingbot.trader import Trader
+
+_processes = itertools.count(1)
 
 MARKET = "0xfeedfacecafe"
 YES = "1001"
@@ -104,11 +110,11 @@ class CountingExchange:
             return
         await event.wait()
 
-    async def place_order(self, req: OrderRequest) -> OrderResult:
+    async def place_order(self, req: OrderRequest, expires_at: datetime | None = None) -> OrderResult:
         self.placed[req.client_order_id] += 1
         if self._want is not None and sum(self.placed.values()) >= self._want[0]:
             self._want[1].set()
-        result = await self.inner.place_order(req)
+        result = await self.inner.place_order(req, expires_at)
         if self.hold_after_place:
             self.reached.set()
             await self.release.wait()
@@ -146,24 +152,45 @@ class Bot:
     metrics: BotMetrics
 
 
+BOT_KEY = FenceKey(uid="3f1c2d4e-0000-4000-8000-000000000001", namespace="ns", name="bot")
+"""The fence key of the test bot (its ledger id is ``ns/bot``)."""
+
+
 def make_bot(
-    pool: asyncpg.Pool, exchange: Exchange, feed: StaticFeed, trading: TradingConfig, bot_id: str = "ns/bot"
+    pool: asyncpg.Pool,
+    exchange: Exchange,
+    feed: StaticFeed,
+    trading: TradingConfig,
+    key: FenceKey = BOT_KEY,
+    holder: str | None = None,
+    timing: FenceTiming | None = None,
 ) -> Bot:
-    """A bot on ``pool`` sharing ``exchange`` and ``feed`` with any other color in the test."""
+    """A bot process on ``pool`` sharing ``exchange`` and ``feed`` with any other process in the test."""
     metrics = BotMetrics(CollectorRegistry())
-    ledger = Ledger(pool, bot_id)
-    flow = OrderFlow(ledger, exchange, metrics, record_retry_s=60.0)
+    ledger = Ledger(pool, key.ledger_id)
+    flow = OrderFlow(ledger, exchange, metrics, timing or TEST_TIMING, record_retry_s=60.0)
     trader = Trader(trading, feed, flow, metrics)
-    role = RoleController(flow, trader, metrics, max_backoff_s=0.5)
-    trader.set_fenced_listener(role.on_fenced)
+    holder = holder or f"test-process-{next(_processes)}"
+    role = RoleController(flow, trader, metrics, holder, key, max_backoff_s=0.5)
     feed.subscribe(trader.on_book)
     return Bot(ledger, flow, trader, role, metrics)
 
 
-class BotFactory(Protocol):
-    """``bots(exchange, feed, trading)`` makes a Bot on the test's pool (closed after the test)."""
+TEST_TIMING = FenceTiming(2.0)
+"""A short fence timeout (orders expire 1 s after they are persisted), so tests wait little."""
 
-    def __call__(self, exchange: Exchange, feed: StaticFeed, trading: TradingConfig) -> Bot: ...
+
+async def acquire(bot: Bot, epoch: int) -> FenceToken:
+    """Acquire the test bot's fence for ``bot``'s process under ``epoch`` (what activation does first)."""
+    return await bot.ledger.acquire(bot.role.default_key, epoch, bot.role.holder)
+
+
+class BotFactory(Protocol):
+    """``bots(exchange, feed, trading[, key])`` makes a Bot on the test's pool (closed after the test)."""
+
+    def __call__(
+        self, exchange: Exchange, feed: StaticFeed, trading: TradingConfig, key: FenceKey = BOT_KEY
+    ) -> Bot: ...
 
 
 async def close_bot(bot: Bot) -> None:

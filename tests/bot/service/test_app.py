@@ -20,6 +20,7 @@ from tests.support.postgres import PostgresServer
 from tradingbot.app import create_app
 from tradingbot.config.settings import Settings, load_settings
 from tradingbot.exchange.paper import PaperExchange
+from tradingbot.ledger.migrate import expected_version
 from tradingbot.runtime import Overrides
 
 pytestmark = pytest.mark.db
@@ -69,7 +70,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         ready = await _ready(client)
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
-        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "config"}
+        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "fence", "config"}
         assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
         await app.state.runtime.role.wait_settled()
         health = (await client.get("/health")).json()
@@ -93,7 +94,7 @@ async def test_unmigrated_database_is_not_ready(db_dsn: str, monkeypatch: pytest
         response = await client.get("/health/ready")
         assert response.status_code == 503
         schema = response.json()["checks"]["schema"]
-        assert schema["ok"] is False and "expected 1" in schema["detail"]
+        assert schema["ok"] is False and f"expected {expected_version()}" in schema["detail"]
 
 
 async def test_stopped_database_flips_ready_but_not_live(

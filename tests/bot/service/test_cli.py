@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from tests.support.postgres import free_port
 from tradingbot import __version__
 from tradingbot.cli import app
+from tradingbot.ledger.migrate import load_migrations
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "bot" / "tradingbot" / "config" / "default.yaml"
 
@@ -135,7 +136,7 @@ async def test_startup_migration_in_a_cluster_is_best_effort(db_dsn: str) -> Non
     """An in-cluster pod migrates a fresh database at start, and still starts when it cannot."""
     from tradingbot.cli import _migrate_best_effort
 
-    assert await _migrate_best_effort(db_dsn) == [1]
+    assert await _migrate_best_effort(db_dsn) == [m.version for m in load_migrations()]
     assert await _migrate_best_effort(db_dsn) == []
     unreachable = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/nowhere"
     assert await _migrate_best_effort(unreachable, give_up_after=1.0) is None
@@ -145,6 +146,8 @@ def test_migrate_applies_once(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PLOY_DATABASE_URL", db_dsn)
     first = CliRunner().invoke(app, ["migrate"])
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines()[-1] == "applied 1 migration(s): 1"
+    versions = [m.version for m in load_migrations()]
+    expected = f"applied {len(versions)} migration(s): {', '.join(map(str, versions))}"
+    assert first.stdout.splitlines()[-1] == expected
     again = CliRunner().invoke(app, ["migrate"])
     assert again.exit_code == 0 and again.stdout.splitlines()[-1] == "applied 0 migration(s)"

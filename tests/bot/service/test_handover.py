@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -16,6 +17,7 @@ from tests.bot.service.support import (
     YES,
     BotFactory,
     CountingExchange,
+    acquire,
     arbitrage_feed,
     settle,
     trading_config,
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.db
 
 
 def _epoch_of(client_order_id: str) -> int:
-    return int(client_order_id.split("-", 1)[0].removeprefix("e"))
+    return int(client_order_id.split("-", 1)[0].removeprefix("e").split("t")[0])
 
 
 async def _statuses(pool: asyncpg.Pool) -> dict[str, str]:
@@ -79,7 +81,7 @@ async def test_writers_racing_a_fence_raise_leave_nothing_unsettled(
     trading = trading_config()
     blue = bots(exchange, feed, trading)
     green = bots(exchange, feed, trading)
-    await blue.ledger.raise_fence(1)
+    blue_token = await acquire(blue, 1)
     sent_after_fence: list[str] = []
     fenced_at: list[float] = []
 
@@ -88,7 +90,7 @@ async def test_writers_racing_a_fence_raise_leave_nothing_unsettled(
             oid = f"e1-w{worker}-{n}"
             try:
                 await blue.flow.submit(
-                    1,
+                    blue_token,
                     MARKET,
                     OrderRequest(oid, YES, Side.BUY, Decimal("0.40"), Decimal("1"), TimeInForce.FOK),
                 )
@@ -99,10 +101,10 @@ async def test_writers_racing_a_fence_raise_leave_nothing_unsettled(
 
     writers = [asyncio.create_task(blue_writer(w)) for w in range(4)]
     await asyncio.wait_for(exchange.wait_calls(20), 10)
-    await green.ledger.raise_fence(2)
+    green_token = await acquire(green, 2)
     calls_at_fence = dict(exchange.placed)
     fenced_at.append(asyncio.get_running_loop().time())
-    await green.flow.reconcile(2)
+    await green.flow.reconcile(green_token)
     await asyncio.wait_for(asyncio.gather(*writers), 10)
 
     assert exchange.placed == calls_at_fence, "no epoch-1 call started after the fence was raised"
@@ -123,11 +125,11 @@ async def test_crash_after_the_exchange_acted_is_reconciled_not_replaced(
     exchange = CountingExchange(PaperExchange(feed.book, Decimal("0.02")))
     trading = trading_config()
     blue = bots(exchange, feed, trading)
-    await blue.ledger.raise_fence(1)
+    blue_token = await acquire(blue, 1)
     order = OrderRequest("e1-crash", YES, Side.BUY, Decimal("0.40"), Decimal("10"), TimeInForce.FOK)
 
     exchange.hold_after_place = True
-    submit = asyncio.create_task(blue.flow.submit(1, MARKET, order))
+    submit = asyncio.create_task(blue.flow.submit(blue_token, MARKET, order))
     await asyncio.wait_for(exchange.reached.wait(), 5)
     submit.cancel()  # the process dies after the exchange filled, before the ledger confirmed
     with contextlib.suppress(asyncio.CancelledError):
@@ -149,11 +151,12 @@ async def test_crash_after_the_exchange_acted_is_reconciled_not_replaced(
 
     # The old process retrying its request is refused before the exchange; reconciling again is a no-op.
     with pytest.raises(FencedError):
-        await blue.flow.submit(1, MARKET, order)
+        await blue.flow.submit(blue_token, MARKET, order)
     assert exchange.placed["e1-crash"] == 1
     green.trader.deactivate("test: stop trading so nothing of epoch 2 is in flight")
     await settle(green)
-    assert await green.flow.reconcile(2) == []
+    assert green.role.token is not None
+    assert await green.flow.reconcile(green.role.token) == []
     assert len(await green.ledger.fills(["e1-crash"])) == 1
 
 
@@ -162,9 +165,9 @@ async def test_crash_before_the_exchange_call_becomes_failed(pool: asyncpg.Pool,
     exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
     trading = trading_config()
     blue = bots(exchange, feed, trading)
-    await blue.ledger.raise_fence(1)
+    blue_token = await acquire(blue, 1)
     order = OrderRequest("e1-lost", YES, Side.BUY, Decimal("0.40"), Decimal("10"), TimeInForce.FOK)
-    await blue.ledger.persist_pending(1, MARKET, order)  # then the process dies
+    await blue_token.persist_pending(MARKET, order, datetime.now(UTC) + timedelta(seconds=1))  # then it dies
 
     green = bots(exchange, feed, trading)
     await green.role.observe(True, 2)
@@ -218,15 +221,16 @@ async def test_exposure_limit_stops_buying(pool: asyncpg.Pool, bots: BotFactory)
     assert valuation.exposure_usd == Decimal("19.00") and valuation.pnl_usd == Decimal("1.00")
 
 
-async def test_a_stale_fence_check_is_not_used_to_send(pool: asyncpg.Pool, bots: BotFactory) -> None:
+async def test_an_order_past_its_deadline_is_not_sent(pool: asyncpg.Pool, bots: BotFactory) -> None:
     feed = arbitrage_feed()
     exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
     blue = bots(exchange, feed, trading_config())
-    await blue.ledger.raise_fence(1)
-    blue.flow.max_lease_s = -1.0  # every fence check counts as too old by the time the call would start
+    token = await acquire(blue, 1)
     order = OrderRequest("e1-late", YES, Side.BUY, Decimal("0.40"), Decimal("10"), TimeInForce.FOK)
-    result = await blue.flow.submit(1, MARKET, order)
-    assert result.status is OrderStatus.FAILED and result.reason == "fence lease expired; not sent"
+    # The process stalled between persisting the order and sending it, past the order's deadline.
+    await token.persist_pending(MARKET, order, datetime.now(UTC) - timedelta(seconds=1))
+    result = await blue.flow.submit(token, MARKET, order)
+    assert result.status is OrderStatus.FAILED and result.reason == "deadline passed before sending; not sent"
     assert exchange.placed["e1-late"] == 0
     stored = await blue.ledger.get_order("e1-late")
     assert stored is not None and stored.status is OrderStatus.FAILED

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from tradingbot.config.model import MarketConfig
-from tradingbot.ledger.store import Position
+from tradingbot.ledger.rows import Position
 from tradingbot.portfolio import value_positions
 
 M = MarketConfig.model_validate({"conditionId": "0x1", "tokens": ["y", "n"]})

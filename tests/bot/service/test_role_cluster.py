@@ -24,6 +24,7 @@ from tests.bot.service.support import (
 )
 from tests.support.cluster import ClusterHandle
 from tradingbot.exchange.paper import PaperExchange
+from tradingbot.ledger.fence import FencedError, FenceKey
 from tradingbot.role.controller import RoleState
 from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
 
@@ -82,7 +83,7 @@ async def _eventually(condition: Callable[[], bool], what: str, timeout_s: float
 
 
 def _epoch_calls(exchange: CountingExchange, epoch: int) -> int:
-    return sum(n for oid, n in exchange.placed.items() if oid.startswith(f"e{epoch}-"))
+    return sum(n for oid, n in exchange.placed.items() if oid.startswith(f"e{epoch}t"))
 
 
 async def test_each_color_follows_its_tradingbot_status(
@@ -94,8 +95,10 @@ async def test_each_color_follows_its_tradingbot_status(
 
     feed = arbitrage_feed(size="100000000")
     exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
-    blue: Bot = bots(exchange, feed, trading_config())
-    green: Bot = bots(exchange, feed, trading_config())
+    # The fence key's UID comes from the watched object; this one only names the ledger.
+    key = FenceKey("uid-from-the-watch", namespace, NAME)
+    blue: Bot = bots(exchange, feed, trading_config(), key)
+    green: Bot = bots(exchange, feed, trading_config(), key)
     api = await api_client(cluster.kubeconfig)
     watches = [
         asyncio.create_task(watch_tradingbot(api, namespace, NAME, color, bot.role.observe))
@@ -124,9 +127,25 @@ async def test_each_color_follows_its_tradingbot_status(
         assert _epoch_calls(exchange, 2) > 0
         assert all(n == 1 for n in exchange.placed.values())
 
+        first_token = green.role.token
+        assert first_token is not None and first_token.key.uid != key.uid
         _kubectl(cluster, "-n", namespace, "delete", "tradingbots.ploy.dev", NAME)
         await _eventually(lambda: green.role.state is RoleState.PASSIVE, "green passive after delete")
         assert green.trader.epoch is None
+
+        # Recreated under the same name, its epochs restart at 1, below the old object's 2: it still
+        # trades (the fence is keyed by UID), and the old object's row is retired.
+        _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
+        _set_status(cluster, namespace, "blue", 1)
+        await _eventually(lambda: blue.role.state is RoleState.ACTIVE, "blue active on the new object")
+        token = blue.role.token
+        assert token is not None and token.key.uid != first_token.key.uid and token.token > first_token.token
+        await feed.touch("1001", "1002")
+        await settle(blue)
+        assert any(oid.startswith(f"e1t{token.token}-") for oid in exchange.placed)
+        with pytest.raises(FencedError):
+            async with first_token.fenced():
+                pass
     finally:
         for task in watches:
             task.cancel()
