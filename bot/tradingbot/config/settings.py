@@ -22,6 +22,13 @@ from tradingbot.config.model import TradingConfig
 
 CONFIG_PATH_ENV = "PLOY_CONFIG"
 
+BIGINT_MAX = 2**63 - 1
+"""Largest PostgreSQL ``bigint`` (the type of the fence and order epochs)."""
+
+MAX_GRACE_SECONDS = 3600.0
+"""Upper bound of ``shutdownGraceSeconds``: an hour is far beyond any pod's termination grace period,
+and timers far in the future overflow the event loop."""
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -66,7 +73,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
     )
     feed: Literal["replay", "polymarket-ws"] = Field(default="replay", validation_alias=_env("PLOY_FEED"))
-    replay_speed: float = Field(default=10.0, gt=0, validation_alias=_env("PLOY_REPLAY_SPEED"))
+    replay_speed: float = Field(
+        default=10.0, gt=0, le=1e6, allow_inf_nan=False, validation_alias=_env("PLOY_REPLAY_SPEED")
+    )
     replay_loop: bool = Field(default=True, validation_alias=_env("PLOY_REPLAY_LOOP"))
     polymarket_ws_url: str = Field(
         default="wss://ws-subscriptions-clob.polymarket.com/ws/market",
@@ -76,7 +85,8 @@ class Settings(BaseSettings):
         default="https://clob.polymarket.com", validation_alias=_env("PLOY_POLYMARKET_REST_URL")
     )
     role: Literal["standalone", "cluster"] | None = Field(default=None, validation_alias=_env("PLOY_ROLE"))
-    epoch: int = Field(default=1, ge=1, validation_alias=_env("PLOY_EPOCH"))
+    # The fence's epoch column is a PostgreSQL bigint: a larger epoch could never be written.
+    epoch: int = Field(default=1, ge=1, le=BIGINT_MAX, validation_alias=_env("PLOY_EPOCH"))
     bot_id: str | None = Field(default=None, min_length=1, validation_alias=_env("PLOY_BOT_ID"))
     color: Literal["blue", "green"] | None = Field(default=None, validation_alias=_env("PLOY_COLOR"))
     tradingbot_name: str | None = Field(default=None, validation_alias=_env("PLOY_TRADINGBOT_NAME"))
@@ -86,7 +96,11 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535, validation_alias=_env("PLOY_HTTP_PORT"))
     kill_switch: bool | None = Field(default=None, validation_alias=_env("PLOY_KILL_SWITCH"))
     shutdown_grace_seconds: float = Field(
-        default=20.0, gt=0, validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS")
+        default=20.0,
+        gt=0,
+        le=MAX_GRACE_SECONDS,
+        allow_inf_nan=False,
+        validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS"),
     )
 
     @classmethod
