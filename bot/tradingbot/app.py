@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import asyncpg
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -58,6 +59,7 @@ async def _checks(rt: Runtime, probes: tuple[Check, Check]) -> list[CheckResult]
             "config": config_check(),
         },
         CHECK_TIMEOUT_S,
+        rt.redact,
     )
 
 
@@ -92,7 +94,10 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         """Ledger views answer 503 (retry later), not 500, while PostgreSQL is unreachable."""
         return JSONResponse({"error": "database unavailable", "detail": type(exc).__name__}, status_code=503)
 
-    for error in TRANSIENT_DB_ERRORS:
+    # Refused logins (SQLSTATE class 28, e.g. a wrong password) and a missing database (3D000) are not
+    # transient, but for a ledger view they equally mean: no database, try later.
+    refused = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
+    for error in (*TRANSIENT_DB_ERRORS, *refused):
         if issubclass(error, Exception):
             app.add_exception_handler(error, database_unavailable)
 

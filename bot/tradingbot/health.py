@@ -33,8 +33,15 @@ Check = Callable[[], Awaitable[str]]
 """A check returns a detail string when healthy and raises (any exception) when not."""
 
 
-async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
-    """Run ``check`` with a timeout; never raises."""
+def _unchanged(text: str) -> str:
+    return text
+
+
+async def timed(
+    name: str, check: Check, timeout_s: float, redact: Callable[[str], str] = _unchanged
+) -> CheckResult:
+    """Run ``check`` with a timeout; never raises. The detail (which may echo an exception's message,
+    e.g. a driver error) passes through ``redact``, which masks credentials."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
@@ -44,12 +51,15 @@ async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
         detail, ok = f"timed out after {timeout_s}s", False
     except Exception as exc:
         detail, ok = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, False
-    return CheckResult(name, ok, time.perf_counter() - started, detail)
+    return CheckResult(name, ok, time.perf_counter() - started, redact(detail))
 
 
-async def run_checks(checks: dict[str, Check], timeout_s: float) -> list[CheckResult]:
-    """Run ``checks`` in order, each bounded by ``timeout_s``; results in the order given."""
-    return [await timed(name, check, timeout_s) for name, check in checks.items()]
+async def run_checks(
+    checks: dict[str, Check], timeout_s: float, redact: Callable[[str], str] = _unchanged
+) -> list[CheckResult]:
+    """Run ``checks`` in order, each bounded by ``timeout_s``, details through ``redact``; results in
+    the order given."""
+    return [await timed(name, check, timeout_s, redact) for name, check in checks.items()]
 
 
 class SingleFlight:

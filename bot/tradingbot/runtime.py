@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from tradingbot import __version__
 from tradingbot.config.settings import Settings
 from tradingbot.exchange.base import Exchange
 from tradingbot.execution import OrderFlow
-from tradingbot.ledger.dsn import mask_dsn
+from tradingbot.ledger.dsn import DatabaseTarget, parse_dsn
 from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
 from tradingbot.market.feed import MarketFeed
@@ -37,15 +38,22 @@ class DatabaseUrlMissing(RuntimeError):
     """Neither ``PLOY_DATABASE_URL`` nor ``DATABASE_URL`` is set."""
 
 
-def asyncpg_dsn(settings: Settings) -> str:
-    """The database URL in the form asyncpg accepts (``postgresql://``). Raises ``DatabaseUrlMissing``."""
+def database_target(settings: Settings) -> DatabaseTarget:
+    """The parsed ``PLOY_DATABASE_URL`` (URL or libpq key=value). Raises ``DatabaseUrlMissing`` and
+    ``tradingbot.ledger.dsn.DsnError`` (settings validation already refuses a string that fails)."""
     if settings.database_url is None:
         raise DatabaseUrlMissing("PLOY_DATABASE_URL is not set")
-    url = settings.database_url.get_secret_value()
-    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
-        if url.startswith(prefix):
-            url = "postgresql://" + url[len(prefix) :]
-    return url
+    return parse_dsn(settings.database_url.get_secret_value())
+
+
+def asyncpg_dsn(settings: Settings) -> str:
+    """The database URL in the form asyncpg parses exactly (see ``DatabaseTarget.asyncpg_dsn``).
+    Raises ``DatabaseUrlMissing`` and ``DsnError``."""
+    return database_target(settings).asyncpg_dsn()
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 @dataclass
@@ -74,6 +82,8 @@ class Runtime:
     stop_feed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
+    redact: Callable[[str], str] = _unchanged
+    """Masks the database credentials in a text (health check details echo exception messages)."""
 
     @property
     def breaker_open(self) -> bool:
@@ -123,14 +133,15 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     not ready instead of not starting. Raises ``DatabaseUrlMissing``.
     """
     overrides = overrides or Overrides()
-    dsn = asyncpg_dsn(settings)
+    target = database_target(settings)
+    dsn = target.asyncpg_dsn()
     log.info(
         "ploy-bot %s starting: role=%s bot=%s feed=%s database=%s",
         __version__,
         settings.role,
         settings.effective_bot_id,
         settings.feed,
-        mask_dsn(dsn),
+        target.masked(),
     )
     stack = contextlib.AsyncExitStack()
     registry = CollectorRegistry()
@@ -152,6 +163,7 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     age.set_function(lambda: _age_or_nan(feed))
     runtime = Runtime(settings, registry, metrics, pool, ledger, feed, exchange, flow, trader, role)
     runtime.closers.append(stack)
+    runtime.redact = target.redactor()
     runtime.tasks.append(asyncio.create_task(feed.run(runtime.stop_feed), name="market-feed"))
     if settings.role == "standalone":
         await role.observe(True, settings.epoch)

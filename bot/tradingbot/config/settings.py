@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradingbot.config.errors import ConfigError, describe_validation_error
 from tradingbot.config.model import TradingConfig
+from tradingbot.ledger.dsn import DsnError, parse_dsn
 
 CONFIG_PATH_ENV = "PLOY_CONFIG"
 
@@ -114,6 +115,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment first, then init kwargs (the YAML file): the environment overrides the file."""
         return (env_settings, init_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        """Parsed as libpq would (URL or key=value) so a bad string fails at startup, in one line that
+        never quotes it."""
+        if value is not None:
+            try:
+                parse_dsn(value.get_secret_value())
+            except DsnError as exc:
+                raise PydanticCustomError(
+                    "database_url", str(exc).replace("{", "(").replace("}", ")")
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _role_complete(self) -> Settings:

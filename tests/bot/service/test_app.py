@@ -85,7 +85,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         ):
             assert name in metrics
     assert PASSWORD not in caplog.text
-    assert "postgres:***@" in caplog.text
+    assert "user=postgres password=*** " in caplog.text
 
 
 async def test_unmigrated_database_is_not_ready(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,6 +141,31 @@ BAD: list[tuple[str, tuple[str, str] | None, str, dict[str, str], str]] = [
 ]
 
 
+SUPPORTED_DSN_KEYWORDS = (
+    "application_name, dbname, gsslib, host, krbsrvname, options, passfile, password, port, service, "
+    "ssl_max_protocol_version, ssl_min_protocol_version, sslcert, sslcrl, sslkey, sslmode, sslnegotiation, "
+    "sslpassword, sslrootcert, target_session_attrs, user"
+)
+BAD += [
+    (
+        "dsn-unsupported-keyword",
+        None,
+        "",
+        {"PLOY_DATABASE_URL": "postgresql://u:Zq7pw@h/d?connect_timeout=5"},
+        "PLOY_DATABASE_URL: database connection parameter(s) connect_timeout not supported by the bot's "
+        f"PostgreSQL driver (asyncpg); supported: {SUPPORTED_DSN_KEYWORDS}",
+    ),
+    (
+        "dsn-garbled",
+        None,
+        "",
+        {"DATABASE_URL": "host=h password=Zq7pw bogus"},
+        "DATABASE_URL: the database connection string is neither a valid postgresql:// URL nor a valid "
+        "libpq key=value string (in a URL, percent-encode reserved characters of the user and password)",
+    ),
+]
+
+
 @pytest.mark.parametrize(("replace", "append", "env", "line"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_check_config_refuses_in_one_line(
     tmp_path: Path, replace: tuple[str, str] | None, append: str, env: dict[str, str], line: str
