@@ -27,6 +27,7 @@ from tradingbot.health import (
     config_check,
     database_check,
     market_data_check,
+    role_check,
     run_checks,
 )
 from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
@@ -57,6 +58,7 @@ async def _checks(rt: Runtime, probes: tuple[Check, Check]) -> list[CheckResult]
             ),
             "circuit_breaker": breaker_check(lambda: rt.breaker_open),
             "config": config_check(),
+            "role": role_check(rt.role_knowledge, rt.settings.role_confirm_seconds),
         },
         CHECK_TIMEOUT_S,
         rt.redact,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from tradingbot.ledger.migrate import current_version
+from tradingbot.role.knowledge import RoleKnowledge
 
 
 @dataclass(frozen=True)
@@ -148,5 +149,27 @@ def config_check() -> Check:
 
     async def check() -> str:
         return "validated at startup"
+
+    return check
+
+
+def role_check(knowledge: RoleKnowledge, max_unconfirmed_s: float) -> Check:
+    """Healthy when the role was confirmed from the Kubernetes API at most ``max_unconfirmed_s``
+    seconds ago (always, standalone). Fails while the watch is forbidden (401/403: this pod would never
+    learn it is active), before the first confirmation, and once the last one is too old (a watch that
+    cannot reach or read the API); the detail carries the last error."""
+
+    async def check() -> str:
+        if knowledge.always:
+            return "standalone (role from config)"
+        if knowledge.forbidden:
+            raise RuntimeError(f"reading the TradingBot is forbidden: {knowledge.last_error}")
+        age = knowledge.age_s()
+        error = f"; last error: {knowledge.last_error}" if knowledge.last_error else ""
+        if age is None:
+            raise RuntimeError(f"role not confirmed from the API yet{error}")
+        if age > max_unconfirmed_s:
+            raise RuntimeError(f"role last confirmed {age:.1f}s ago (limit {max_unconfirmed_s:g}s){error}")
+        return f"confirmed {age:.1f}s ago"
 
     return check

@@ -29,6 +29,7 @@ from tradingbot.market.feed import MarketFeed
 from tradingbot.market.metrics import MarketMetrics
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.controller import RoleController
+from tradingbot.role.knowledge import RoleKnowledge
 from tradingbot.trader import Trader
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
     redact: Callable[[str], str] = _unchanged
+    role_knowledge: RoleKnowledge = field(default_factory=RoleKnowledge.standalone)
+    """How fresh the role is (the role watch records into it; standalone is always confirmed)."""
     """Masks the database credentials in a text (health check details echo exception messages)."""
 
     @property
@@ -168,7 +171,9 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     if settings.role == "standalone":
         await role.observe(True, settings.epoch)
     else:
-        runtime.tasks.append(asyncio.create_task(_watch_role(settings, role, stack), name="role-watch"))
+        runtime.role_knowledge = RoleKnowledge()
+        watch = _watch_role(settings, role, stack, runtime.role_knowledge)
+        runtime.tasks.append(asyncio.create_task(watch, name="role-watch"))
     return runtime
 
 
@@ -177,14 +182,26 @@ def _age_or_nan(feed: MarketFeed) -> float:
     return float("nan") if age is None else age
 
 
-async def _watch_role(settings: Settings, role: RoleController, stack: contextlib.AsyncExitStack) -> None:
-    from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
+async def _watch_role(
+    settings: Settings, role: RoleController, stack: contextlib.AsyncExitStack, knowledge: RoleKnowledge
+) -> None:
+    from tradingbot.role.tradingbot_watch import WatchTimings, api_client, watch_tradingbot
 
     assert settings.tradingbot_namespace and settings.tradingbot_name and settings.color
-    api = await api_client(settings.kubeconfig)
+    try:
+        api = await api_client(settings.kubeconfig)
+    except Exception as exc:  # readiness shows why the role is never confirmed
+        knowledge.failed(f"no Kubernetes client: {type(exc).__name__}: {exc}")
+        raise
     stack.push_async_callback(api.close)
     await watch_tradingbot(
-        api, settings.tradingbot_namespace, settings.tradingbot_name, settings.color, role.observe
+        api,
+        settings.tradingbot_namespace,
+        settings.tradingbot_name,
+        settings.color,
+        role.observe,
+        knowledge=knowledge,
+        timings=WatchTimings.for_confirm_window(settings.role_confirm_seconds),
     )
 
 

@@ -49,6 +49,7 @@ YAML_KEYS: dict[str, str] = {
     "httpHost": "http_host",
     "httpPort": "http_port",
     "shutdownGraceSeconds": "shutdown_grace_seconds",
+    "roleConfirmSeconds": "role_confirm_seconds",
 }
 """Top-level keys of the YAML config file -> Settings field. Anything else in the file is an error;
 ``PLOY_DATABASE_URL``, the TradingBot identity and the kubeconfig path come only from the environment."""
@@ -102,6 +103,16 @@ class Settings(BaseSettings):
         le=MAX_GRACE_SECONDS,
         allow_inf_nan=False,
         validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS"),
+    )
+
+    role_confirm_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        le=3600,
+        allow_inf_nan=False,
+        validation_alias=_env("PLOY_ROLE_CONFIRM_SECONDS"),
+        description="In a cluster, /health/ready fails when the role was not confirmed from the API "
+        "within this many seconds (the watch re-reads it every third of it).",
     )
 
     @classmethod

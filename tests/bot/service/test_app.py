@@ -69,7 +69,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         ready = await _ready(client)
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
-        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "config"}
+        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "config", "role"}
         assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
         await app.state.runtime.role.wait_settled()
         health = (await client.get("/health")).json()

@@ -68,6 +68,20 @@ BAD: list[tuple[str, tuple[str, str] | None, str, dict[str, str], str]] = [
     ),
     ("replay-speed-inf", None, "replaySpeed: .inf\n", {}, "replaySpeed: input should be a finite number"),
     (
+        "role-confirm-inf",
+        None,
+        "",
+        {"PLOY_ROLE_CONFIRM_SECONDS": "inf"},
+        "PLOY_ROLE_CONFIRM_SECONDS: input should be a finite number",
+    ),
+    (
+        "role-confirm-too-short",
+        None,
+        "roleConfirmSeconds: 1\n",
+        {},
+        "roleConfirmSeconds: input should be greater than or equal to 3",
+    ),
+    (
         "data-age-inf",
         (AGE, AGE + "\n    maxDataAgeSeconds: .inf"),
         "",
