@@ -84,9 +84,9 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
     redact: Callable[[str], str] = _unchanged
+    """Masks the database credentials in a text (health check details echo exception messages)."""
     role_knowledge: RoleKnowledge = field(default_factory=RoleKnowledge.standalone)
     """How fresh the role is (the role watch records into it; standalone is always confirmed)."""
-    """Masks the database credentials in a text (health check details echo exception messages)."""
 
     @property
     def breaker_open(self) -> bool:
