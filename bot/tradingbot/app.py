@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import asyncpg
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,6 +28,7 @@ from tradingbot.health import (
     database_check,
     fence_check,
     market_data_check,
+    role_check,
     run_checks,
 )
 from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
@@ -58,8 +60,10 @@ async def _checks(rt: Runtime, probes: tuple[Check, Check]) -> list[CheckResult]
             "circuit_breaker": breaker_check(lambda: rt.breaker_open),
             "fence": fence_check(lambda: rt.role.readiness(2 * rt.settings.fence_timeout_seconds)),
             "config": config_check(),
+            "role": role_check(rt.role_knowledge, rt.settings.role_confirm_seconds),
         },
         CHECK_TIMEOUT_S,
+        rt.redact,
     )
 
 
@@ -94,7 +98,10 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         """Ledger views answer 503 (retry later), not 500, while PostgreSQL is unreachable."""
         return JSONResponse({"error": "database unavailable", "detail": type(exc).__name__}, status_code=503)
 
-    for error in TRANSIENT_DB_ERRORS:
+    # Refused logins (SQLSTATE class 28, e.g. a wrong password) and a missing database (3D000) are not
+    # transient, but for a ledger view they equally mean: no database, try later.
+    refused = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
+    for error in (*TRANSIENT_DB_ERRORS, *refused):
         if issubclass(error, Exception):
             app.add_exception_handler(error, database_unavailable)
 

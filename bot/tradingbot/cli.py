@@ -33,12 +33,16 @@ def _settings(config: Path | None, *, for_migration: bool = False) -> Settings:
 
 
 def _dsn(settings: Settings) -> str:
+    from tradingbot.ledger.dsn import DsnError
     from tradingbot.runtime import DatabaseUrlMissing, asyncpg_dsn
 
     try:
         return asyncpg_dsn(settings)
     except DatabaseUrlMissing:
         typer.echo(DATABASE_URL_HELP, err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except DsnError as exc:  # its message never quotes the string
+        typer.echo(f"config error: PLOY_DATABASE_URL: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from tradingbot.ledger.migrate import current_version
+from tradingbot.role.knowledge import RoleKnowledge
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,15 @@ Check = Callable[[], Awaitable[str]]
 """A check returns a detail string when healthy and raises (any exception) when not."""
 
 
-async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
-    """Run ``check`` with a timeout; never raises."""
+def _unchanged(text: str) -> str:
+    return text
+
+
+async def timed(
+    name: str, check: Check, timeout_s: float, redact: Callable[[str], str] = _unchanged
+) -> CheckResult:
+    """Run ``check`` with a timeout; never raises. The detail (which may echo an exception's message,
+    e.g. a driver error) passes through ``redact``, which masks credentials."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
@@ -44,12 +52,15 @@ async def timed(name: str, check: Check, timeout_s: float) -> CheckResult:
         detail, ok = f"timed out after {timeout_s}s", False
     except Exception as exc:
         detail, ok = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, False
-    return CheckResult(name, ok, time.perf_counter() - started, detail)
+    return CheckResult(name, ok, time.perf_counter() - started, redact(detail))
 
 
-async def run_checks(checks: dict[str, Check], timeout_s: float) -> list[CheckResult]:
-    """Run ``checks`` in order, each bounded by ``timeout_s``; results in the order given."""
-    return [await timed(name, check, timeout_s) for name, check in checks.items()]
+async def run_checks(
+    checks: dict[str, Check], timeout_s: float, redact: Callable[[str], str] = _unchanged
+) -> list[CheckResult]:
+    """Run ``checks`` in order, each bounded by ``timeout_s``, details through ``redact``; results in
+    the order given."""
+    return [await timed(name, check, timeout_s, redact) for name, check in checks.items()]
 
 
 class SingleFlight:
@@ -151,5 +162,27 @@ def config_check() -> Check:
 
     async def check() -> str:
         return "validated at startup"
+
+    return check
+
+
+def role_check(knowledge: RoleKnowledge, max_unconfirmed_s: float) -> Check:
+    """Healthy when the role was confirmed from the Kubernetes API at most ``max_unconfirmed_s``
+    seconds ago (always, standalone). Fails while the watch is forbidden (401/403: this pod would never
+    learn it is active), before the first confirmation, and once the last one is too old (a watch that
+    cannot reach or read the API); the detail carries the last error."""
+
+    async def check() -> str:
+        if knowledge.always:
+            return "standalone (role from config)"
+        if knowledge.forbidden:
+            raise RuntimeError(f"reading the TradingBot is forbidden: {knowledge.last_error}")
+        age = knowledge.age_s()
+        error = f"; last error: {knowledge.last_error}" if knowledge.last_error else ""
+        if age is None:
+            raise RuntimeError(f"role not confirmed from the API yet{error}")
+        if age > max_unconfirmed_s:
+            raise RuntimeError(f"role last confirmed {age:.1f}s ago (limit {max_unconfirmed_s:g}s){error}")
+        return f"confirmed {age:.1f}s ago"
 
     return check

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ from tradingbot import __version__
 from tradingbot.config.settings import Settings
 from tradingbot.exchange.base import Exchange
 from tradingbot.execution import FenceTiming, OrderFlow
-from tradingbot.ledger.dsn import mask_dsn
+from tradingbot.ledger.dsn import DatabaseTarget, parse_dsn
 from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.pool import create_pool
 from tradingbot.ledger.store import Ledger
@@ -31,6 +32,7 @@ from tradingbot.market.feed import MarketFeed
 from tradingbot.market.metrics import MarketMetrics
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.controller import RoleController
+from tradingbot.role.knowledge import RoleKnowledge
 from tradingbot.trader import Trader
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,22 @@ class DatabaseUrlMissing(RuntimeError):
     """Neither ``PLOY_DATABASE_URL`` nor ``DATABASE_URL`` is set."""
 
 
-def asyncpg_dsn(settings: Settings) -> str:
-    """The database URL in the form asyncpg accepts (``postgresql://``). Raises ``DatabaseUrlMissing``."""
+def database_target(settings: Settings) -> DatabaseTarget:
+    """The parsed ``PLOY_DATABASE_URL`` (URL or libpq key=value). Raises ``DatabaseUrlMissing`` and
+    ``tradingbot.ledger.dsn.DsnError`` (settings validation already refuses a string that fails)."""
     if settings.database_url is None:
         raise DatabaseUrlMissing("PLOY_DATABASE_URL is not set")
-    url = settings.database_url.get_secret_value()
-    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
-        if url.startswith(prefix):
-            url = "postgresql://" + url[len(prefix) :]
-    return url
+    return parse_dsn(settings.database_url.get_secret_value())
+
+
+def asyncpg_dsn(settings: Settings) -> str:
+    """The database URL in the form asyncpg parses exactly (see ``DatabaseTarget.asyncpg_dsn``).
+    Raises ``DatabaseUrlMissing`` and ``DsnError``."""
+    return database_target(settings).asyncpg_dsn()
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 @dataclass
@@ -77,6 +86,10 @@ class Runtime:
     stop_feed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
+    redact: Callable[[str], str] = _unchanged
+    """Masks the database credentials in a text (health check details echo exception messages)."""
+    role_knowledge: RoleKnowledge = field(default_factory=RoleKnowledge.standalone)
+    """How fresh the role is (the role watch records into it; standalone is always confirmed)."""
 
     @property
     def breaker_open(self) -> bool:
@@ -126,14 +139,15 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     not ready instead of not starting. Raises ``DatabaseUrlMissing``.
     """
     overrides = overrides or Overrides()
-    dsn = asyncpg_dsn(settings)
+    target = database_target(settings)
+    dsn = target.asyncpg_dsn()
     log.info(
         "ploy-bot %s starting: role=%s bot=%s feed=%s database=%s",
         __version__,
         settings.role,
         settings.effective_bot_id,
         settings.feed,
-        mask_dsn(dsn),
+        target.masked(),
     )
     stack = contextlib.AsyncExitStack()
     registry = CollectorRegistry()
@@ -157,11 +171,14 @@ async def start_runtime(settings: Settings, overrides: Overrides | None = None) 
     age.set_function(lambda: _age_or_nan(feed))
     runtime = Runtime(settings, registry, metrics, pool, ledger, feed, exchange, flow, trader, role)
     runtime.closers.append(stack)
+    runtime.redact = target.redactor()
     runtime.tasks.append(asyncio.create_task(feed.run(runtime.stop_feed), name="market-feed"))
     if settings.role == "standalone":
         await role.observe(True, settings.epoch)
     else:
-        runtime.tasks.append(asyncio.create_task(_watch_role(settings, role, stack), name="role-watch"))
+        runtime.role_knowledge = RoleKnowledge()
+        watch = _watch_role(settings, role, stack, runtime.role_knowledge)
+        runtime.tasks.append(asyncio.create_task(watch, name="role-watch"))
     return runtime
 
 
@@ -196,14 +213,26 @@ def _age_or_nan(feed: MarketFeed) -> float:
     return float("nan") if age is None else age
 
 
-async def _watch_role(settings: Settings, role: RoleController, stack: contextlib.AsyncExitStack) -> None:
-    from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
+async def _watch_role(
+    settings: Settings, role: RoleController, stack: contextlib.AsyncExitStack, knowledge: RoleKnowledge
+) -> None:
+    from tradingbot.role.tradingbot_watch import WatchTimings, api_client, watch_tradingbot
 
     assert settings.tradingbot_namespace and settings.tradingbot_name and settings.color
-    api = await api_client(settings.kubeconfig)
+    try:
+        api = await api_client(settings.kubeconfig)
+    except Exception as exc:  # readiness shows why the role is never confirmed
+        knowledge.failed(f"no Kubernetes client: {type(exc).__name__}: {exc}")
+        raise
     stack.push_async_callback(api.close)
     await watch_tradingbot(
-        api, settings.tradingbot_namespace, settings.tradingbot_name, settings.color, role.observe
+        api,
+        settings.tradingbot_namespace,
+        settings.tradingbot_name,
+        settings.color,
+        role.observe,
+        knowledge=knowledge,
+        timings=WatchTimings.for_confirm_window(settings.role_confirm_seconds),
     )
 
 

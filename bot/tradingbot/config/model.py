@@ -38,8 +38,54 @@ def _decimal_from_string(value: Any) -> Any:
             ) from None
         if not parsed.is_finite():
             raise PydanticCustomError("decimal_parse", 'not a finite decimal number: "{got}"', {"got": value})
-        return parsed
+        return _bounded(parsed, value)
+    if isinstance(value, int):
+        return _bounded(Decimal(value), str(value))
     return value
+
+
+MAX_DECIMAL_MAGNITUDE_DIGITS = 12
+"""Config decimals are below 10**12 in magnitude: no price, share count or USD limit of a paper bot
+comes near it, and together with ``MAX_DECIMAL_PLACES`` every value keeps at most 24 significant digits,
+inside the 28 of Python's default decimal context, so arithmetic on it stays exact."""
+
+MAX_DECIMAL_PLACES = 12
+"""Config decimals have at most 12 digits after the point (trailing zeros aside). The recorded books in
+``shared/data/polymarket`` carry at most 3 decimals in prices and 2 in sizes, and USDC has 6, so more
+than 12 is a typo, not a limit."""
+
+
+def _bounded(parsed: Decimal, raw: str) -> Decimal:
+    """``parsed`` when |parsed| < 10**12 with at most 12 decimal places, else a one-line error quoting
+    (the start of) ``raw``. A value such as ``1E+999999999`` is finite but not a usable limit."""
+    shown = raw.strip() if len(raw.strip()) <= 40 else raw.strip()[:37] + "..."
+    # adjusted() is the exponent of the leading digit and needs no decimal context (no rounding).
+    if parsed != 0 and parsed.adjusted() >= MAX_DECIMAL_MAGNITUDE_DIGITS:
+        raise PydanticCustomError(
+            "decimal_range",
+            'must be below 1E+{digits} in magnitude, got "{got}"',
+            {"digits": MAX_DECIMAL_MAGNITUDE_DIGITS, "got": shown},
+        )
+    if parsed == 0:
+        return Decimal(0)  # "0E-1000" is zero; keep no absurd exponent around
+    _sign, digits, exponent = parsed.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked by the callers
+    if -(exponent + _trailing_zeros(digits)) > MAX_DECIMAL_PLACES:
+        raise PydanticCustomError(
+            "decimal_places",
+            'must have at most {places} decimal places, got "{got}"',
+            {"places": MAX_DECIMAL_PLACES, "got": shown},
+        )
+    return parsed
+
+
+def _trailing_zeros(digits: tuple[int, ...]) -> int:
+    count = 0
+    for digit in reversed(digits):
+        if digit != 0:
+            break
+        count += 1
+    return count
 
 
 def _nonnegative(value: Decimal) -> Decimal:
@@ -140,7 +186,9 @@ class RiskConfig(_Model):
     max_exposure_usd: DecimalStr = Field(alias="maxExposureUsd")
     max_daily_loss_usd: DecimalStr = Field(alias="maxDailyLossUsd")
     kill_switch: bool = Field(default=False, alias="killSwitch")
-    max_data_age_seconds: float = Field(default=30.0, alias="maxDataAgeSeconds", gt=0)
+    max_data_age_seconds: float = Field(
+        default=30.0, alias="maxDataAgeSeconds", gt=0, le=86400, allow_inf_nan=False
+    )
 
     @field_validator("max_exposure_usd", "max_daily_loss_usd")
     @classmethod

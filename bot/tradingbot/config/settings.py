@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradingbot.config.errors import ConfigError, describe_validation_error
 from tradingbot.config.model import TradingConfig
+from tradingbot.ledger.dsn import DsnError, parse_dsn
 
 CONFIG_PATH_ENV = "PLOY_CONFIG"
+
+BIGINT_MAX = 2**63 - 1
+"""Largest PostgreSQL ``bigint`` (the type of the fence and order epochs)."""
+
+MAX_GRACE_SECONDS = 3600.0
+"""Upper bound of ``shutdownGraceSeconds``: an hour is far beyond any pod's termination grace period,
+and timers far in the future overflow the event loop."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -42,6 +50,7 @@ YAML_KEYS: dict[str, str] = {
     "httpPort": "http_port",
     "shutdownGraceSeconds": "shutdown_grace_seconds",
     "fenceTimeoutSeconds": "fence_timeout_seconds",
+    "roleConfirmSeconds": "role_confirm_seconds",
 }
 """Top-level keys of the YAML config file -> Settings field. Anything else in the file is an error;
 ``PLOY_DATABASE_URL``, the TradingBot identity and the kubeconfig path come only from the environment."""
@@ -67,7 +76,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
     )
     feed: Literal["replay", "polymarket-ws"] = Field(default="replay", validation_alias=_env("PLOY_FEED"))
-    replay_speed: float = Field(default=10.0, gt=0, validation_alias=_env("PLOY_REPLAY_SPEED"))
+    replay_speed: float = Field(
+        default=10.0, gt=0, le=1e6, allow_inf_nan=False, validation_alias=_env("PLOY_REPLAY_SPEED")
+    )
     replay_loop: bool = Field(default=True, validation_alias=_env("PLOY_REPLAY_LOOP"))
     polymarket_ws_url: str = Field(
         default="wss://ws-subscriptions-clob.polymarket.com/ws/market",
@@ -77,7 +88,8 @@ class Settings(BaseSettings):
         default="https://clob.polymarket.com", validation_alias=_env("PLOY_POLYMARKET_REST_URL")
     )
     role: Literal["standalone", "cluster"] | None = Field(default=None, validation_alias=_env("PLOY_ROLE"))
-    epoch: int = Field(default=1, ge=1, validation_alias=_env("PLOY_EPOCH"))
+    # The fence's epoch column is a PostgreSQL bigint: a larger epoch could never be written.
+    epoch: int = Field(default=1, ge=1, le=BIGINT_MAX, validation_alias=_env("PLOY_EPOCH"))
     bot_id: str | None = Field(default=None, min_length=1, validation_alias=_env("PLOY_BOT_ID"))
     color: Literal["blue", "green"] | None = Field(default=None, validation_alias=_env("PLOY_COLOR"))
     tradingbot_name: str | None = Field(default=None, validation_alias=_env("PLOY_TRADINGBOT_NAME"))
@@ -87,7 +99,21 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535, validation_alias=_env("PLOY_HTTP_PORT"))
     kill_switch: bool | None = Field(default=None, validation_alias=_env("PLOY_KILL_SWITCH"))
     shutdown_grace_seconds: float = Field(
-        default=20.0, gt=0, validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS")
+        default=20.0,
+        gt=0,
+        le=MAX_GRACE_SECONDS,
+        allow_inf_nan=False,
+        validation_alias=_env("PLOY_SHUTDOWN_GRACE_SECONDS"),
+    )
+
+    role_confirm_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        le=3600,
+        allow_inf_nan=False,
+        validation_alias=_env("PLOY_ROLE_CONFIRM_SECONDS"),
+        description="In a cluster, /health/ready fails when the role was not confirmed from the API "
+        "within this many seconds (the watch re-reads it every third of it).",
     )
     fence_timeout_seconds: float = Field(
         default=15.0,
@@ -112,6 +138,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment first, then init kwargs (the YAML file): the environment overrides the file."""
         return (env_settings, init_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        """Parsed as libpq would (URL or key=value) so a bad string fails at startup, in one line that
+        never quotes it."""
+        if value is not None:
+            try:
+                parse_dsn(value.get_secret_value())
+            except DsnError as exc:
+                raise PydanticCustomError(
+                    "database_url", str(exc).replace("{", "(").replace("}", ")")
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _role_complete(self) -> Settings:

@@ -238,12 +238,16 @@ def decode_frame(text: str | bytes) -> list[object]:
     """Decode one WebSocket text frame into its JSON objects.
 
     Polymarket sends either a single object or an array of objects per frame (the initial ``book``
-    snapshots come as an array). Raises ``MessageError("invalid_json")``.
+    snapshots come as an array). Raises ``MessageError`` with reason ``invalid_json``, or ``too_deep``
+    when arrays/objects are nested beyond the interpreter's recursion limit (about 1,000 levels;
+    ``json``'s C decoder recurses once per level and raises ``RecursionError``, not ``ValueError``).
     """
     try:
         data: Any = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError("invalid_json", str(exc)[:80]) from exc
+    except RecursionError:
+        raise MessageError("too_deep") from None
     return list(data) if isinstance(data, list) else [data]
 
 

@@ -21,7 +21,9 @@ class MarketMetrics:
         )
         self.malformed = Counter(
             "tradingbot_market_malformed_messages_total",
-            "Market-data messages skipped because they could not be parsed or used, by reason.",
+            "Market-data frames or messages skipped because they could not be parsed or used, by reason "
+            "(too_large, too_deep, invalid_json, not_object, missing_event_type, unknown_event_type, "
+            "invalid_fields, internal_error).",
             ["reason"],
             registry=registry,
         )

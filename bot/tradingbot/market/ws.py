@@ -22,16 +22,20 @@ from tenacity.stop import stop_base
 from websockets.asyncio.client import ClientConnection, connect
 
 from tradingbot.market.metrics import MarketMetrics
-from tradingbot.market.pipeline import FeedPipeline, PipelineFeed
-from tradingbot.market.rest import RestBookClient, RestBookError
+from tradingbot.market.pipeline import MAX_FRAME_BYTES, FeedPipeline, PipelineFeed
+from tradingbot.market.rest import RestBookClient
 from tradingbot.market.store import ApplyOutcome, BookStore, MarketParams
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-# The initial dump holds every subscribed book in one frame; websockets' 1 MiB default is too small
-# for many full-depth books, and unbounded would let one frame exhaust memory.
-MAX_FRAME_BYTES = 16 * 1024 * 1024
+TRANSPORT_MAX_FACTOR = 4
+"""websockets' own frame limit (``max_size``) is this many times the feed's ``max_frame_bytes``.
+
+A frame just over the feed's limit is read and refused by the pipeline (counted as ``too_large``, the
+connection stays up); only a frame over ``TRANSPORT_MAX_FACTOR * max_frame_bytes`` (16 MiB with the
+default 4 MiB) makes websockets close the connection (code 1009), after which the feed reconnects as
+after any other loss. Unbounded would let one frame exhaust memory."""
 
 
 class StaleFeedError(Exception):
@@ -62,6 +66,9 @@ class PolymarketWsFeed(PipelineFeed):
       fresh snapshot arrives, so a book that may have missed updates is never served.
     * Resync: a gap or a hash/top-of-book mismatch drops that book and fetches ``GET /book``
       through ``rest`` (at most once per ``resync_min_interval_s`` per token).
+    * Bad frames: no frame ends the feed. A frame over ``max_frame_bytes`` is refused unparsed, and
+      any failure of one frame (invalid or too deeply nested JSON, invalid fields, an exception while
+      applying it) is counted by reason and skipped (see ``FeedPipeline``).
     """
 
     def __init__(
@@ -81,6 +88,7 @@ class PolymarketWsFeed(PipelineFeed):
         open_timeout_s: float = 10.0,
         resync_min_interval_s: float = 5.0,
         custom_feature_enabled: bool = False,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         if not asset_ids:
             raise ValueError("asset_ids must not be empty")
@@ -89,7 +97,9 @@ class PolymarketWsFeed(PipelineFeed):
         self._rest = rest
         self._metrics = metrics
         self._pipeline = FeedPipeline(
-            BookStore(market_params=market_params, complements=complements, metrics=metrics), metrics
+            BookStore(market_params=market_params, complements=complements, metrics=metrics),
+            metrics,
+            max_frame_bytes,
         )
         self.ping_interval_s = ping_interval_s
         self.stale_after_s = stale_after_s
@@ -151,7 +161,10 @@ class PolymarketWsFeed(PipelineFeed):
 
     async def _open(self) -> ClientConnection:
         ws = await connect(
-            self.url, open_timeout=self.open_timeout_s, ping_interval=None, max_size=MAX_FRAME_BYTES
+            self.url,
+            open_timeout=self.open_timeout_s,
+            ping_interval=None,
+            max_size=TRANSPORT_MAX_FACTOR * self._pipeline.max_frame_bytes,
         )
         try:
             await ws.send(self.subscription_message())
@@ -177,7 +190,8 @@ class PolymarketWsFeed(PipelineFeed):
         stopper = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                recv = asyncio.ensure_future(ws.recv())
+                # Raw bytes: the size limit is measured exactly and json decodes UTF-8 itself.
+                recv = asyncio.ensure_future(ws.recv(decode=False))
                 done, _ = await asyncio.wait(
                     {recv, stopper}, timeout=self.idle_flush_s, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -226,10 +240,11 @@ class PolymarketWsFeed(PipelineFeed):
             self._metrics.resyncs.labels(reason).inc()
         try:
             snapshot = await self._rest.get_book(asset_id)
-        except RestBookError as exc:
+            self.store.apply_snapshot(snapshot)
+        except Exception as exc:  # RestBookError, or anything else: the feed must go on
             log.warning("resync of %s failed: %s", asset_id[:12], exc)
             if self._metrics is not None:
                 self._metrics.resync_failures.inc()
+            self.store.drop(asset_id)
             return False
-        self.store.apply_snapshot(snapshot)
         return True

@@ -25,9 +25,10 @@ from websockets.http11 import Request, Response
 
 from tests.bot.market.recordings import BURST_MARKET, TOKEN_A, TOKEN_B, levels, raw
 from tradingbot.market.metrics import MarketMetrics
+from tradingbot.market.pipeline import MAX_FRAME_BYTES
 from tradingbot.market.rest import RestBookClient
 from tradingbot.market.store import MarketParams
-from tradingbot.market.ws import PolymarketWsFeed
+from tradingbot.market.ws import TRANSPORT_MAX_FACTOR, PolymarketWsFeed
 
 BURST = raw("ws_market_burst.json")
 REST_BOOK = raw("rest_book_empty_ask.json")[0]
@@ -114,6 +115,7 @@ def _feed(
     ping_interval_s: float = 10.0,
     stale_after_s: float = 30.0,
     idle_flush_s: float = 1.0,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
 ) -> PolymarketWsFeed:
     return PolymarketWsFeed(
         ms.url,
@@ -126,6 +128,7 @@ def _feed(
         ping_interval_s=ping_interval_s,
         stale_after_s=stale_after_s,
         idle_flush_s=idle_flush_s,
+        max_frame_bytes=max_frame_bytes,
     )
 
 
@@ -306,3 +309,71 @@ async def test_a_hash_mismatch_drops_the_book_and_resyncs_it_from_rest() -> None
     # The mismatch shows when message 6 closes step 5 (message 6 is applied, then A is replaced);
     # the REST snapshot is newer than token A's entries in messages 7-9, so those are skipped.
     assert registry.get_sample_value("tradingbot_market_stale_changes_total") == 3
+
+
+def _rejected(registry: CollectorRegistry, reason: str) -> float | None:
+    return registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": reason})
+
+
+def _padded(objs: list[dict[str, Any]], size: int) -> str:
+    """``objs`` as a JSON array padded with trailing spaces (still valid JSON) to ``size`` bytes."""
+    text = json.dumps(objs)
+    assert len(text) <= size and text.isascii()
+    return text + " " * (size - len(text))
+
+
+async def test_no_single_frame_ends_the_feed() -> None:
+    nested = "[" * 3000 + "]" * 3000  # the 6 KB frame that used to end the feed task
+    nested_in_object = '{"event_type": "book", "bids": ' + "[" * 3000 + "]" * 3000 + "}"
+    # Valid JSON holding a book the feed would apply if it parsed the frame at all.
+    oversize = _padded([BURST[-1]], MAX_FRAME_BYTES + 1)
+    first_ts = int(BURST[0]["timestamp"])
+    assert int(BURST[-1]["timestamp"]) != first_ts
+
+    def script(_n: int) -> Iterable[str | None]:
+        yield nested
+        yield nested_in_object
+        yield oversize
+        yield json.dumps([BURST[0]])
+
+    registry = CollectorRegistry()
+    seen: list[int | None] = []
+    async with market_server(script) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry)
+
+        def record(asset_id: str) -> None:
+            book = feed.book(asset_id)
+            if asset_id == TOKEN_A and book is not None:
+                seen.append(book.timestamp_ms)
+
+        feed.subscribe(record)
+        # Returns only after the valid book was applied and the feed then stopped cleanly on request
+        # (a feed task that had died would re-raise here or never reach the book).
+        await _run_until(feed, lambda: feed.book(TOKEN_A) is not None)
+
+    assert len(nested) == 6000
+    assert seen == [first_ts]  # the oversize frame was never parsed
+    assert ms.connections == 1 and feed.connections == 1  # nothing cost the connection
+    assert _rejected(registry, "too_deep") == 2
+    assert _rejected(registry, "too_large") == 1
+    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 0
+
+
+async def test_a_frame_over_the_transport_limit_costs_only_the_connection() -> None:
+    limit = 64 * 1024
+
+    def script(n: int) -> Iterable[str | None]:
+        if n == 1:
+            yield _padded([BURST[0]], limit + 1)  # just over: refused, the connection stays
+            yield _padded([BURST[0]], TRANSPORT_MAX_FACTOR * limit + 1)  # websockets closes (1009)
+            return
+        yield json.dumps([BURST[0]])
+
+    registry = CollectorRegistry()
+    async with market_server(script) as ms, httpx.AsyncClient() as http:
+        feed = _feed(ms, http, registry, max_frame_bytes=limit)
+        await _run_until(feed, lambda: feed.book(TOKEN_A) is not None)
+
+    assert ms.connections == 2 and feed.connections == 2
+    assert _rejected(registry, "too_large") == 1
+    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 1

@@ -70,7 +70,8 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         ready = await _ready(client)
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
-        assert set(checks) == {"database", "schema", "market_data", "circuit_breaker", "fence", "config"}
+        expected = {"database", "schema", "market_data", "circuit_breaker", "config", "role", "fence"}
+        assert set(checks) == expected
         assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
         await app.state.runtime.role.wait_settled()
         health = (await client.get("/health")).json()
@@ -86,7 +87,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         ):
             assert name in metrics
     assert PASSWORD not in caplog.text
-    assert "postgres:***@" in caplog.text
+    assert "user=postgres password=*** " in caplog.text
 
 
 async def test_unmigrated_database_is_not_ready(db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,8 +45,9 @@ async def test_polymarket_ws_feed_subscribes_every_configured_token(monkeypatch:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgresql://u:p@h/d", "postgresql://u:p@h/d"),
-        ("postgresql+asyncpg://u:p@h/d", "postgresql://u:p@h/d"),
+        ("postgresql://u:p@h/d", "postgresql://?user=u&password=p&dbname=d&host=h"),
+        ("postgresql+asyncpg://u:p@h/d", "postgresql://?user=u&password=p&dbname=d&host=h"),
+        ("host=h user=u password='p w' dbname=d", "postgresql://?user=u&password=p%20w&dbname=d&host=h"),
     ],
 )
 def test_asyncpg_dsn(monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
