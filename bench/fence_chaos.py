@@ -18,9 +18,9 @@ import time
 import uuid
 from pathlib import Path
 
+from benchsupport import install_crd, kubectl
 from kubernetes.aio import config as aio_config
 
-from bench.benchsupport import install_crd, kubectl
 from tests.support.fence_chaos import FenceChaos, Outcome, migrated_database
 from tests.support.postgres import start_postgres
 from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
