@@ -34,6 +34,7 @@ async def bench(
     server = start_postgres()
     api = await aio_config.new_client_from_config(config_file=str(cluster.kubeconfig))
     outcomes: list[Outcome] = []
+    errors: list[str] = []
     started = time.monotonic()
     try:
         dsn = await migrated_database(server.dsn, f"chaos_{uuid.uuid4().hex[:12]}")
@@ -43,8 +44,11 @@ async def bench(
         async def lane() -> None:
             async with FenceChaos(server, dsn, cluster.kubeconfig, api, "chaos", pg_lock=pg_lock) as chaos:
                 for n in counter:
-                    outcome = await chaos.run(seed + n, steps=steps)
-                    outcomes.append(outcome)
+                    try:
+                        outcomes.append(await chaos.run(seed + n, steps=steps))
+                    except Exception as exc:  # the harness failed (not the fence): count it, go on
+                        errors.append(f"seed {seed + n}: {exc!r}")
+                        continue
                     if len(outcomes) % 50 == 0:
                         print(f"[fence_chaos] {len(outcomes)}/{sequences} sequences, "
                               f"{sum(len(o.violations) for o in outcomes)} violations, "
@@ -70,6 +74,8 @@ async def bench(
         "tokens_handed_out": sum(o.tokens for o in outcomes),
         "violation_count": sum(len(o.violations) for o in outcomes),
         "violations": violations[:20],
+        "harness_errors": len(errors),
+        "harness_error_samples": errors[:5],
     }
 
 

@@ -55,6 +55,7 @@ from tradingbot.domain import OrderStatus
 from tradingbot.execution import FenceTiming, OrderFlow
 from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.pool import create_pool
+from tradingbot.ledger.rows import StoredOrder
 from tradingbot.ledger.store import Ledger
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.tradingbot_watch import fence_key_from_object
@@ -273,20 +274,9 @@ class FenceChaos:
             if holder.startswith(f"{name}/"):
                 holders[token].add(holder)
         violations += [f"token {t} held by {sorted(h)}" for t, h in holders.items() if len(h) > 1]
-        # Settle what the stopped processes left, as the next holder would.
-        pool = await create_pool(self.dsn, max_size=2)
-        try:
-            ledger = Ledger(pool, key.ledger_id)
-            flow = OrderFlow(ledger, VenueClient(self.venue.port), BotMetrics(CollectorRegistry()),
-                             FenceTiming(self.fence_timeout_s))  # fmt: skip
-            harness = await ledger.acquire(key, epoch, f"{name}/harness")
-            await flow.reconcile(harness)
-            orders = {o.request.client_order_id: o for o in await ledger.recent_orders(1000)}
-            fills: dict[str, Decimal] = defaultdict(Decimal)
-            for fill in await ledger.fills():
-                fills[fill.client_order_id] += fill.size
-        finally:
-            await pool.close()
+        # Settle what the stopped processes left, as the next holder would (no restart meanwhile).
+        async with self.pg_lock:
+            orders, fills = await self._settle(key, epoch, name)
         mine = [a for a in self.venue.arrivals if a.token in holders]
         executed = [a for a in mine if a.executed]
         for before, after in itertools.pairwise(executed):
@@ -313,6 +303,26 @@ class FenceChaos:
             if fills[oid] and oid not in seen:
                 violations.append(f"ledger has fills for {oid} the venue never made")
         return Outcome(seed, actions, len(executed), len(holders), violations)
+
+    async def _settle(
+        self, key: FenceKey, epoch: int, name: str
+    ) -> tuple[dict[str, StoredOrder], dict[str, Decimal]]:
+        """Acquire the fence as the next holder, reconcile, and read the ledger: orders by client
+        order id, and the filled size per client order id."""
+        pool = await create_pool(self.dsn, max_size=2)
+        try:
+            ledger = Ledger(pool, key.ledger_id)
+            flow = OrderFlow(ledger, VenueClient(self.venue.port), BotMetrics(CollectorRegistry()),
+                             FenceTiming(self.fence_timeout_s))  # fmt: skip
+            harness = await ledger.acquire(key, epoch, f"{name}/harness")
+            await flow.reconcile(harness)
+            orders = {o.request.client_order_id: o for o in await ledger.recent_orders(1_000_000)}
+            fills: dict[str, Decimal] = defaultdict(Decimal)
+            for fill in await ledger.fills():
+                fills[fill.client_order_id] += fill.size
+        finally:
+            await pool.close()
+        return orders, fills
 
 
 async def migrated_database(server_dsn: str, name: str) -> str:
