@@ -73,5 +73,14 @@ class BotMetrics:
             ["status"],
             registry=registry,
         )
+        self.unhedged_legs = Counter(
+            "ploy_unhedged_legs_total",
+            "Complete-set purchases whose second leg did not fill, by what became of the first: "
+            "unwound (sold back) or kept (still held, counted in exposure).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("unwound", "kept"):
+            self.unhedged_legs.labels(outcome=outcome)
         for reason in [*(r.value for r in RejectReason), EXCHANGE_REJECTED]:
             self.orders_rejected.labels(reason=reason)

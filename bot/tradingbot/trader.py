@@ -25,6 +25,7 @@ from tradingbot.metrics import BotMetrics
 from tradingbot.portfolio import Valuation, value_positions
 from tradingbot.risk import ProposedOrder, RiskLimits, RiskState, check
 from tradingbot.strategy.complete_set import Opportunity, evaluate
+from tradingbot.strategy.unwind import unwind_order
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,10 @@ class Trader:
         return value_positions(positions, self.trading.markets, marks)
 
     async def trade_once(self, market: MarketConfig) -> list[OrderResult]:
-        """One pass over ``market``: evaluate, gate, place the YES leg then the NO leg (both FOK).
+        """One pass over ``market``: evaluate, gate, place the YES leg then the NO leg (both FOK); when
+        only the YES leg filled, sell it back (``strategy.unwind``).
 
-        Returns the leg results (empty when nothing was placed). Raises ``FencedError``.
+        Returns the order results in order (empty when nothing was placed). Raises ``FencedError``.
         """
         token = self.token
         if token is None:
@@ -181,6 +183,7 @@ class Trader:
                     log.warning(
                         "NO leg %s did not fill (%s): YES leg is unhedged", req.client_order_id, result.status
                     )
+                    results.append(await self._unwind(token, market, results[0]))
                 break
         if len(results) == 2 and all(r.status is OrderStatus.FILLED for r in results):
             log.info(
@@ -193,6 +196,22 @@ class Trader:
         self.metrics.pnl_usd.set(float(total.pnl_usd))
         self.metrics.exposure_usd.set(float(total.exposure_usd))
         return results
+
+    async def _unwind(self, token: FenceToken, market: MarketConfig, filled: OrderResult) -> OrderResult:
+        """Sell the unhedged YES leg back under the policy of ``strategy.unwind``; count the outcome."""
+        req = unwind_order(
+            filled,
+            market.yes_token,
+            self.trading.strategy.min_edge,
+            f"e{token.epoch}t{token.token}-unwind-{uuid.uuid4().hex}",
+        )
+        if req is None:
+            return filled
+        result = await self.flow.submit(token, market.condition_id, req)
+        outcome = "unwound" if result.status is OrderStatus.FILLED else "kept"
+        self.metrics.unhedged_legs.labels(outcome=outcome).inc()
+        log.warning("unhedged YES leg %s: %s (%s)", filled.client_order_id, outcome, result.status)
+        return result
 
     async def wait_idle(self) -> None:
         """Wait until no trading pass is running (including passes started meanwhile)."""
