@@ -234,3 +234,31 @@ async def test_an_order_past_its_deadline_is_not_sent(pool: asyncpg.Pool, bots: 
     assert exchange.placed["e1-late"] == 0
     stored = await blue.ledger.get_order("e1-late")
     assert stored is not None and stored.status is OrderStatus.FAILED
+
+
+async def test_the_active_process_is_ready_only_while_it_holds_its_token(
+    pool: asyncpg.Pool, bots: BotFactory
+) -> None:
+    """A replacement process of the same color at the same epoch takes the token; the first one's next
+    write is refused, it stops trading and its readiness fails (issue item 1, readiness)."""
+    feed = arbitrage_feed()
+    exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
+    first, replacement = bots(exchange, feed, trading_config()), bots(exchange, feed, trading_config())
+    assert first.role.readiness(30.0) == (True, "standby")
+    await first.role.observe(True, 4)
+    assert await first.role.wait_settled() is RoleState.ACTIVE
+    ready, detail = first.role.readiness(30.0)
+    assert ready and "epoch 4" in detail
+    await replacement.role.observe(True, 4)
+    assert await replacement.role.wait_settled() is RoleState.ACTIVE
+    await feed.touch(YES)
+    await settle(first)
+    await settle(replacement)
+    assert first.role.state is RoleState.FENCED and first.trader.token is None
+    ready, detail = first.role.readiness(30.0)
+    assert not ready and "fenced off" in detail
+    assert replacement.role.readiness(30.0)[0]
+    assert first.metrics.fenced_writes._value.get() >= 1
+    assert all(n == 1 for n in exchange.placed.values())
+    statuses = await _statuses(pool)
+    assert statuses and all(status == "FILLED" for status in statuses.values())
