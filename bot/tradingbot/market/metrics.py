@@ -14,13 +14,13 @@ class MarketMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.messages = Counter(
-            "tradingbot_market_messages_total",
+            "ploy_market_messages_total",
             "Market-data messages applied, by event type.",
             ["event_type"],
             registry=registry,
         )
         self.malformed = Counter(
-            "tradingbot_market_malformed_messages_total",
+            "ploy_market_malformed_messages_total",
             "Market-data frames or messages skipped because they could not be parsed or used, by reason "
             "(too_large, too_deep, invalid_json, not_object, missing_event_type, unknown_event_type, "
             "invalid_fields, internal_error).",
@@ -28,45 +28,45 @@ class MarketMetrics:
             registry=registry,
         )
         self.book_checks = Counter(
-            "tradingbot_market_book_checks_total",
+            "ploy_market_book_checks_total",
             "Integrity checks of a replayed book against the server's claim "
             "(check=hash|top_of_book; result=match|mismatch|skipped).",
             ["check", "result"],
             registry=registry,
         )
         self.gaps = Counter(
-            "tradingbot_market_book_gaps_total",
+            "ploy_market_book_gaps_total",
             "Level changes for a token whose book we do not hold (each asks for a resync).",
             registry=registry,
         )
         self.stale_changes = Counter(
-            "tradingbot_market_stale_changes_total",
+            "ploy_market_stale_changes_total",
             "Level changes older than the book they would apply to (already part of a newer snapshot).",
             registry=registry,
         )
         self.resyncs = Counter(
-            "tradingbot_market_book_resyncs_total",
+            "ploy_market_book_resyncs_total",
             "Books re-fetched from REST /book, by reason (gap, mismatch, reconnect).",
             ["reason"],
             registry=registry,
         )
         self.resync_failures = Counter(
-            "tradingbot_market_book_resync_failures_total",
+            "ploy_market_book_resync_failures_total",
             "REST /book snapshots that could not be fetched or parsed.",
             registry=registry,
         )
         self.reconnects = Counter(
-            "tradingbot_market_ws_reconnects_total",
+            "ploy_market_ws_reconnects_total",
             "WebSocket (re)connections after the first.",
             registry=registry,
         )
         self.connected = Gauge(
-            "tradingbot_market_ws_connected",
+            "ploy_market_ws_connected",
             "1 while the market WebSocket is connected and subscribed.",
             registry=registry,
         )
         self.book_updates = Counter(
-            "tradingbot_market_book_updates_total",
+            "ploy_market_book_updates_total",
             "Book snapshots and level changes applied.",
             registry=registry,
         )

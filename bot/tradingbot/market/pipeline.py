@@ -36,7 +36,7 @@ class FeedPipeline:
     """Turns raw market-channel frames into book updates; never raises on a bad frame or message.
 
     Every frame or message that cannot be used is counted in
-    ``tradingbot_market_malformed_messages_total{reason}`` and skipped. Reasons (a fixed set):
+    ``ploy_market_malformed_messages_total{reason}`` and skipped. Reasons (a fixed set):
     ``too_large`` (over ``max_frame_bytes``, never parsed), ``too_deep`` (JSON nested beyond the
     decoder's recursion limit), ``invalid_json``, ``not_object``, ``missing_event_type``,
     ``unknown_event_type``, ``invalid_fields`` and ``internal_error`` (any other exception while

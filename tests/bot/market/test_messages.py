@@ -107,7 +107,7 @@ def test_frames_hold_one_object_or_an_array() -> None:
 def _malformed_total(registry: CollectorRegistry) -> float:
     total = 0.0
     for metric in registry.collect():
-        if metric.name == "tradingbot_market_malformed_messages":
+        if metric.name == "ploy_market_malformed_messages":
             total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
     return total
 

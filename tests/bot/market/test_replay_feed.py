@@ -92,11 +92,11 @@ async def test_looping_rebuilds_consistent_books_every_pass() -> None:
     assert counts.hash_mismatch == 0 and counts.top_mismatch == 0
     assert counts.hash_match == 3 * 93
     assert (
-        registry.get_sample_value("tradingbot_market_book_checks_total", {"check": "hash", "result": "match"})
+        registry.get_sample_value("ploy_market_book_checks_total", {"check": "hash", "result": "match"})
         == 279
     )
     assert (
-        registry.get_sample_value("tradingbot_market_messages_total", {"event_type": "price_change"})
+        registry.get_sample_value("ploy_market_messages_total", {"event_type": "price_change"})
         == 3 * 49
     )
 

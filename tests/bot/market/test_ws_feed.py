@@ -195,13 +195,13 @@ async def test_subscribes_heartbeats_survives_a_drop_and_rebuilds_the_book() -> 
     # While connection 1 was lost the book was withdrawn, before connection 2 rebuilt it.
     assert gone_while_disconnected[0] is False and gone_while_disconnected[-1] is True
     assert ms.subscriptions == [{"assets_ids": [TOKEN_A, TOKEN_B], "type": "market"}] * 2
-    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 1
+    assert registry.get_sample_value("ploy_market_ws_reconnects_total") == 1
     assert (
-        registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": "invalid_json"})
+        registry.get_sample_value("ploy_market_malformed_messages_total", {"reason": "invalid_json"})
         == 1
     )
     assert (
-        registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": "invalid_fields"})
+        registry.get_sample_value("ploy_market_malformed_messages_total", {"reason": "invalid_fields"})
         == 1
     )
     counts = feed.store.check_counts()
@@ -235,10 +235,10 @@ async def test_a_gap_is_healed_from_rest_book() -> None:
         (D("0.002"), D("6.99")),
         (D("0.001"), D("667.12")),
     ]
-    assert registry.get_sample_value("tradingbot_market_book_resyncs_total", {"reason": "gap"}) == 1
-    assert registry.get_sample_value("tradingbot_market_book_gaps_total") == 1
+    assert registry.get_sample_value("ploy_market_book_resyncs_total", {"reason": "gap"}) == 1
+    assert registry.get_sample_value("ploy_market_book_gaps_total") == 1
     assert (
-        registry.get_sample_value("tradingbot_market_book_checks_total", {"check": "hash", "result": "match"})
+        registry.get_sample_value("ploy_market_book_checks_total", {"check": "hash", "result": "match"})
         == 1
     )
 
@@ -252,7 +252,7 @@ async def test_a_silent_connection_is_detected_as_stale_and_replaced() -> None:
         feed = _feed(ms, http, registry, ping_interval_s=0.05, stale_after_s=0.3, idle_flush_s=0.05)
         await _run_until(feed, lambda: feed.connections >= 2 and feed.book(TOKEN_A) is not None, ms.pinged)
     assert ms.connections >= 2 and ms.pings > 0
-    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == feed.connections - 1
+    assert registry.get_sample_value("ploy_market_ws_reconnects_total") == feed.connections - 1
 
 
 async def test_unreachable_server_is_retried_until_stopped() -> None:
@@ -302,17 +302,17 @@ async def test_a_hash_mismatch_drops_the_book_and_resyncs_it_from_rest() -> None
 
         await _run_until(feed, done)
 
-    assert registry.get_sample_value("tradingbot_market_book_resyncs_total", {"reason": "mismatch"}) == 1
-    checks = "tradingbot_market_book_checks_total"
+    assert registry.get_sample_value("ploy_market_book_resyncs_total", {"reason": "mismatch"}) == 1
+    checks = "ploy_market_book_checks_total"
     assert registry.get_sample_value(checks, {"check": "hash", "result": "mismatch"}) == 1
     assert ms.book_requests == [TOKEN_A]
     # The mismatch shows when message 6 closes step 5 (message 6 is applied, then A is replaced);
     # the REST snapshot is newer than token A's entries in messages 7-9, so those are skipped.
-    assert registry.get_sample_value("tradingbot_market_stale_changes_total") == 3
+    assert registry.get_sample_value("ploy_market_stale_changes_total") == 3
 
 
 def _rejected(registry: CollectorRegistry, reason: str) -> float | None:
-    return registry.get_sample_value("tradingbot_market_malformed_messages_total", {"reason": reason})
+    return registry.get_sample_value("ploy_market_malformed_messages_total", {"reason": reason})
 
 
 def _padded(objs: list[dict[str, Any]], size: int) -> str:
@@ -356,7 +356,7 @@ async def test_no_single_frame_ends_the_feed() -> None:
     assert ms.connections == 1 and feed.connections == 1  # nothing cost the connection
     assert _rejected(registry, "too_deep") == 2
     assert _rejected(registry, "too_large") == 1
-    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 0
+    assert registry.get_sample_value("ploy_market_ws_reconnects_total") == 0
 
 
 async def test_a_frame_over_the_transport_limit_costs_only_the_connection() -> None:
@@ -376,4 +376,4 @@ async def test_a_frame_over_the_transport_limit_costs_only_the_connection() -> N
 
     assert ms.connections == 2 and feed.connections == 2
     assert _rejected(registry, "too_large") == 1
-    assert registry.get_sample_value("tradingbot_market_ws_reconnects_total") == 1
+    assert registry.get_sample_value("ploy_market_ws_reconnects_total") == 1

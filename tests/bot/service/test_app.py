@@ -83,7 +83,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
             "ploy_role_active 1.0",
             "ploy_epoch 1.0",
             "ploy_orders_placed_total",
-            "tradingbot_market_",
+            "ploy_market_",
         ):
             assert name in metrics
     assert PASSWORD not in caplog.text
