@@ -95,10 +95,7 @@ async def test_looping_rebuilds_consistent_books_every_pass() -> None:
         registry.get_sample_value("ploy_market_book_checks_total", {"check": "hash", "result": "match"})
         == 279
     )
-    assert (
-        registry.get_sample_value("ploy_market_messages_total", {"event_type": "price_change"})
-        == 3 * 49
-    )
+    assert registry.get_sample_value("ploy_market_messages_total", {"event_type": "price_change"}) == 3 * 49
 
 
 async def test_stop_interrupts_a_real_time_pause() -> None:

@@ -1,0 +1,1 @@
+"""The bot's HTTP API: health probes, metrics and read-only ledger views, one router per concern."""
