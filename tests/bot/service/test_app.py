@@ -197,3 +197,22 @@ async def test_shutdown_settles_an_order_in_flight(
     finally:
         await conn.close()
     assert [(r["token_id"], r["status"]) for r in rows] == [(YES, "FILLED")]
+
+
+def test_the_openapi_schema_documents_every_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routes declare response models, so a client generator or a person reading /openapi.json sees
+    the bodies of the probes and the ledger views, including their 503 answers."""
+    schema = create_app(_settings(monkeypatch, "postgresql://postgres@127.0.0.1:1/x")).openapi()
+    paths = schema["paths"]
+    assert set(paths) == {"/health/live", "/health/ready", "/health", "/metrics", "/positions", "/orders"}
+
+    def body(path: str, status: str) -> str:
+        ref: str = paths[path]["get"]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        return ref.rsplit("/", 1)[-1]
+
+    assert (body("/health/ready", "200"), body("/health/ready", "503")) == ("Ready", "Ready")
+    assert (body("/health", "200"), body("/health", "503")) == ("Health", "Health")
+    assert (body("/orders", "200"), body("/orders", "503")) == ("Orders", "Unavailable")
+    assert body("/positions", "200") == "Positions"
+    order = schema["components"]["schemas"]["OrderOut"]["properties"]
+    assert {"client_order_id", "status", "epoch", "fence_token"} <= set(order)
