@@ -1,7 +1,8 @@
-"""Readiness checks (DESIGN §5): database reachable, schema at the expected version, market data fresh,
-circuit breaker closed, config valid. Each check is timed and bounded by a timeout. They run one after
-the other in the probe's own task (no task per check): only the database check does I/O on most
-probes, so the sum stays near one database round trip, and each is bounded by ``timeout_s``."""
+"""Readiness checks (docs/ARCHITECTURE.md, "The bot's readiness"): database reachable, schema at the
+expected version, market data fresh, circuit breaker closed, fence token held, role confirmed, config
+valid. Each check is timed and bounded by a timeout. They run one after the other in the probe's own
+task (no task per check): only the database check does I/O on most probes, so the sum stays near one
+database round trip, and each is bounded by ``timeout_s``."""
 
 from __future__ import annotations
 

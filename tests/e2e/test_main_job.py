@@ -64,7 +64,8 @@ class MainJob:
         raise AssertionError(f"timed out waiting for {what}; last status: {status}")
 
     def wait_selector(self, color: str) -> None:
-        """The active Service follows status.activeColor right after the status write (DESIGN §3.4)."""
+        """The active Service follows status.activeColor right after the status write
+        (docs/ARCHITECTURE.md, "The gate and the switch")."""
         self.wait(lambda _s: self.active_selector_color() == color, f"active Service -> {color}", 15)
 
     def active_selector_color(self) -> str:

@@ -1,4 +1,4 @@
-"""The ``trading`` block of a TradingBot spec (DESIGN §2), as pydantic models.
+"""The ``trading`` block of a TradingBot spec (a TradingBot spec field), as pydantic models.
 
 Field names are the camelCase keys of the YAML the operator renders into the bot's config file.
 Prices, sizes and USD amounts are ``Decimal`` and must be written as strings in YAML (``"0.01"``):

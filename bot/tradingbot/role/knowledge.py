@@ -1,4 +1,5 @@
-"""What this process knows about how fresh its role is (DESIGN §4: readiness includes the role).
+"""What this process knows about how fresh its role is (readiness includes the role: docs/ARCHITECTURE.md,
+"The bot's readiness").
 
 Kept apart from the watch (no Kubernetes client import) so the runtime and the health checks can hold
 it in standalone mode too.

@@ -2,8 +2,9 @@
 
 Least privilege: one namespaced object, selected by ``metadata.name`` (RBAC: get/list/watch on
 ``tradingbots`` in its namespace). Active iff ``status.activeColor`` equals this pod's color; the
-fencing epoch is ``status.epoch`` (DESIGN §4). A watch error keeps the last role (the PostgreSQL fence,
-not the watch, is what makes a stale trader harmless) and re-establishes the watch with backoff.
+fencing epoch is ``status.epoch`` (docs/ARCHITECTURE.md, "The fence protocol"). A watch error keeps
+the last role (the PostgreSQL fence, not the watch, is what makes a stale trader harmless) and
+re-establishes the watch with backoff.
 
 Every cycle lists the object (a fresh read that confirms the role), then watches from the list's
 ``resourceVersion`` with a server-side ``timeoutSeconds`` and a client-side timeout a little longer, so
