@@ -5,8 +5,9 @@ Handlers are registered on a registry built by :func:`build_registry` (nothing r
 * ``TradingBot`` events (including the initial listing when the operator starts, which is how a
   restarted operator resumes every object) trigger a pass over that TradingBot; its deletion drops
   its timers and metric series.
-* Events of Deployments, Pods and Jobs labelled ``ploy.dev/tradingbot`` trigger a pass over the owner
-  named by that label (pods becoming Ready, restarts, readiness loss, Job completion).
+* Events of Deployments, Pods, Services and Jobs labelled ``ploy.dev/tradingbot`` trigger a pass over
+  the owner named by that label (pods becoming Ready, restarts, readiness loss, Job completion, a
+  Service selector edited by hand, which the pass then restores).
 * Time-based gates are the reconciler's timers (see :mod:`tradingbot_operator.reconciler`).
 
 Why ``@kopf.on.event`` and not ``@kopf.on.create/update/resume``: the reconcile is level-triggered
@@ -101,6 +102,10 @@ def build_registry(
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def pod_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        owner_trigger(labels, namespace)
+
+    @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
+    async def service_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         owner_trigger(labels, namespace)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)

@@ -78,9 +78,14 @@ class JobFacts:
 
 @dataclass(frozen=True)
 class ServiceFacts:
-    """A Service as observed: the color its selector names (None when it selects no color)."""
+    """A Service as observed: the color its selector names (None when it selects no color).
+
+    ``drifted``: its selector or ports are not exactly what the operator writes for that color (a hand
+    edit added, removed or changed a key); the plan then writes it again.
+    """
 
     color: Color | None
+    drifted: bool = False
 
 
 def _frozen_map() -> Mapping[Any, Any]:

@@ -705,7 +705,7 @@ def _converge(p: _Pass) -> list[Action]:
     )
     for role, selected in selectors:
         service = observed.services.get(role)
-        if service is None or service.color != selected:
+        if service is None or service.color != selected or service.drifted:
             services.append(EnsureService(role=role, color=selected))
 
     config: list[Action] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from tradingbot_operator.actions import (
 )
 from tradingbot_operator.model import Color, Phase, RolloutResult, TradingBotStatus
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY, ServiceRole
-from tradingbot_operator.observed import JobState
+from tradingbot_operator.observed import JobState, ServiceFacts
 from tradingbot_operator.plan import (
     REASON_ABORTED,
     REASON_DEADLINE,
@@ -944,3 +945,25 @@ def test_now_must_be_timezone_aware() -> None:
     bot = Bot()
     with pytest.raises(ValueError, match="timezone-aware"):
         plan(bot.spec, bot.status, bot.observed(), bot.now.replace(tzinfo=None))
+
+
+def _run(bot: Bot, steps: list[Step]) -> None:
+    for step in steps:
+        bot.now += timedelta(seconds=step.seconds)
+        if step.change is not None:
+            step.change(bot)
+        bot.step()
+
+
+@pytest.mark.parametrize("role", list(ServiceRole))
+def test_a_hand_edited_service_selector_is_written_again(role: ServiceRole) -> None:
+    bot = Bot()
+    _run(bot, [*FIRST_ROLLOUT, GREEN_STARTS])
+    observed = bot.observed()
+    color = observed.services[role].color
+    services = {**observed.services, role: ServiceFacts(color=color, drifted=True)}
+    result = plan(bot.spec, bot.status, dc_replace(observed, services=services), bot.now)
+    assert [describe(a) for a in non_events(result)] == [
+        ("service", role.value, color.value if color else None)
+    ]
+    assert result.status == bot.status and events(result) == []
