@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from tradingbot_operator.actions import EnsureService
-from tradingbot_operator.children import Owner
+from tradingbot_operator.children import JSON, Owner
+from tradingbot_operator.epochs import EpochMemory
 from tradingbot_operator.kube import Kube, StaleObject, parse_status
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.model import RolloutResult, TradingBotSpec, TradingBotStatus
@@ -47,6 +48,8 @@ MIN_REQUEUE_SECONDS = 0.2
 MAX_CONCURRENT_PASSES = 16
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+# Warning Event reason when status.epoch is below an epoch this process wrote.
+REASON_EPOCH_REGRESSED = "EpochRegressed"
 
 
 @dataclass
@@ -70,6 +73,7 @@ class _KeyState:
     invalid_generation: int | None = None
     passes: int = 0
     last_result: PassResult | None = None
+    uid: str | None = None
 
 
 class Reconciler:
@@ -98,6 +102,8 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self._keys: dict[Key, _KeyState] = {}
         self._closed = False
+        # Highest epoch this process wrote per TradingBot UID: a status below it is refused.
+        self.epochs = EpochMemory()
 
     # --- scheduling --------------------------------------------------------------------------------
 
@@ -139,6 +145,8 @@ class Reconciler:
         state = self._keys.pop((namespace, name), None)
         if state is not None and state.timer is not None:
             state.timer.cancel()
+        if state is not None and state.uid is not None:
+            self.epochs.forget(state.uid)
         self.metrics.forget(namespace, name)
 
     async def close(self) -> None:
@@ -226,11 +234,18 @@ class Reconciler:
                 )
             return PassResult()
         status = parse_status(body.get("status"))
+        uid = str(meta["uid"])
+        state.uid = uid
+        highest = self.epochs.regressed(uid, status.epoch)
+        if highest is not None:
+            await self._refuse_regressed_epoch(body, status.epoch, highest)
+            return PassResult()
         snapshot = await self.kube.observe(body)
         result = plan(spec, status, snapshot.observed, self.clock())
         written = False
         if result.status != status:
             await self.kube.write_status(body, result.status)
+            self.epochs.wrote(uid, result.status.epoch)
             written = True
         for action in result.actions:
             await self.kube.apply(body, action)
@@ -248,6 +263,18 @@ class Reconciler:
         return PassResult(
             status_written=written, actions=len(result.actions), requeue_after=result.requeue_after
         )
+
+    async def _refuse_regressed_epoch(self, body: JSON, epoch: int, highest: int) -> None:
+        """No action on a status whose epoch fell below one this process wrote: log, Warning Event once."""
+        meta = body["metadata"]
+        message = (
+            f"status.epoch is {epoch}, below epoch {highest} that this operator already wrote: the status "
+            "was set back by someone else, and acting on it could hand out an epoch another color already "
+            f"held. No action is taken until status.epoch is at least {highest} again."
+        )
+        log.error("TradingBot %s/%s: %s", meta["namespace"], meta["name"], message)
+        if self.epochs.first_warning(str(meta["uid"]), epoch):
+            await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_EPOCH_REGRESSED, message)
 
     def _record(
         self,
