@@ -100,7 +100,11 @@ class Observed:
     ``metadata.annotations``; ``deleting`` is true when it has a ``deletionTimestamp``.
     ``deployments`` maps color -> Deployment (missing = does not exist); ``services`` maps role ->
     Service (missing = does not exist); ``config_maps`` holds the config hashes whose ConfigMap exists;
-    ``jobs`` are the migration Jobs of this TradingBot.
+    ``jobs`` are the migration Jobs of this TradingBot. ``ready_seen`` is not read from the API server:
+    per color whose pods are all Ready, when THIS operator first observed them so, by its own clock
+    (:class:`tradingbot_operator.bake.ReadyObservations`); the bake is timed from it, never from the
+    pods' node-written timestamps. Missing for a color: no observation (the plan then keeps the
+    recorded ``readySince``, or starts the bake now).
     """
 
     generation: int
@@ -110,6 +114,7 @@ class Observed:
     services: Mapping[ServiceRole, ServiceFacts] = field(default_factory=_frozen_map)
     config_maps: frozenset[str] = frozenset()
     jobs: tuple[JobFacts, ...] = ()
+    ready_seen: Mapping[Color, datetime] = field(default_factory=_frozen_map)
 
     def job(self, revision: str) -> JobFacts | None:
         """The migration Job of ``revision``, if it exists."""

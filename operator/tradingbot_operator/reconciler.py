@@ -17,6 +17,7 @@ and their status alone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from tradingbot_operator.actions import EnsureService
+from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.children import JSON, Owner
 from tradingbot_operator.epochs import EpochMemory
 from tradingbot_operator.kube import Kube, StaleObject, parse_status
@@ -104,6 +106,8 @@ class Reconciler:
         self._closed = False
         # Highest epoch this process wrote per TradingBot UID: a status below it is refused.
         self.epochs = EpochMemory()
+        # When this process first saw each color's pods all Ready, by ``clock``: the bake's start.
+        self.ready_seen = ReadyObservations()
 
     # --- scheduling --------------------------------------------------------------------------------
 
@@ -147,6 +151,7 @@ class Reconciler:
             state.timer.cancel()
         if state is not None and state.uid is not None:
             self.epochs.forget(state.uid)
+            self.ready_seen.forget(state.uid)
         self.metrics.forget(namespace, name)
 
     async def close(self) -> None:
@@ -241,7 +246,9 @@ class Reconciler:
             await self._refuse_regressed_epoch(body, status.epoch, highest)
             return PassResult()
         snapshot = await self.kube.observe(body)
-        result = plan(spec, status, snapshot.observed, self.clock())
+        now = self.clock()
+        seen = self.ready_seen.observe(uid, snapshot.observed, spec.replicas, now)
+        result = plan(spec, status, dataclasses.replace(snapshot.observed, ready_seen=seen), now)
         written = False
         if result.status != status:
             await self.kube.write_status(body, result.status)

@@ -487,7 +487,9 @@ class TradingBotSpec(CrdModel):
         ge=0,
         le=MAX_REPLICAS,
         description=f"Pods per color (0..{MAX_REPLICAS}). A trading bot is a singleton: two pods of the "
-        "active color would both trade. 0 stops the bot. Not part of the revision: scaled in place.",
+        "active color would both trade. 0 stops the bot: phase Stopped, every color scaled to 0 so nobody "
+        "trades, activeColor and epoch kept, no rollout progresses and nothing is promoted (a color is "
+        "promoted only with at least one Ready pod). Not part of the revision: scaled in place.",
     )
     paused: StrictBool = Field(
         default=False,
