@@ -104,7 +104,8 @@ class Observed:
     per color whose pods are all Ready, when THIS operator first observed them so, by its own clock
     (:class:`tradingbot_operator.bake.ReadyObservations`); the bake is timed from it, never from the
     pods' node-written timestamps. Missing for a color: no observation (the plan then keeps the
-    recorded ``readySince``, or starts the bake now).
+    recorded ``readySince``, or starts the bake now). ``child_rejected``: the API server's message
+    when it refused this operator's last write of a child (module ``rejections``), else None.
     """
 
     generation: int
@@ -115,6 +116,7 @@ class Observed:
     config_maps: frozenset[str] = frozenset()
     jobs: tuple[JobFacts, ...] = ()
     ready_seen: Mapping[Color, datetime] = field(default_factory=_frozen_map)
+    child_rejected: str | None = None
 
     def job(self, revision: str) -> JobFacts | None:
         """The migration Job of ``revision``, if it exists."""

@@ -75,6 +75,7 @@ from tradingbot_operator.model import (
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY, ServiceRole
 from tradingbot_operator.observed import JobState, Observed
 from tradingbot_operator.phase import ColorHealth, color_health, compute_phase
+from tradingbot_operator.rejections import REASON_CHILD_REJECTED
 from tradingbot_operator.revision import config_hash, render_config, revision
 from tradingbot_operator.stopping import REASON_STOPPED_IN_WINDOW, stopped_message, track_stop
 
@@ -583,10 +584,13 @@ def _summarise(p: _Pass) -> None:
         preview_revision = s.standby.revision
     else:
         preview_revision = None
+    message = _message(p, phase.value, failed)
+    if p.observed.child_rejected is not None:
+        message = f"{message}; {REASON_CHILD_REJECTED}: {p.observed.child_rejected}"
     p.update(
         observed_generation=generation,
         phase=phase,
-        message=_message(p, phase.value, failed),
+        message=message,
         conditions=conditions,
         preview_revision=preview_revision,
     )
@@ -637,7 +641,10 @@ def _condition_values(
         )
     else:
         values.append((ConditionType.PROGRESSING, "False", "NoRollout", "nothing to roll out"))
-    if failed and last is not None:
+    rejected = p.observed.child_rejected
+    if rejected is not None:
+        values.append((ConditionType.DEGRADED, "True", REASON_CHILD_REJECTED, rejected))
+    elif failed and last is not None:
         values.append(
             (ConditionType.DEGRADED, "True", last.reason, f"revision {last.revision}: {last.message}")
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from tradingbot_operator.actions import EnsureService
@@ -34,6 +35,13 @@ from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.model import RolloutResult, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.plan import plan
+from tradingbot_operator.rejections import (
+    REASON_CHILD_REJECTED,
+    ChildRejected,
+    Rejections,
+    api_message,
+    is_rejection,
+)
 from tradingbot_operator.snapshot import Snapshot
 
 log = logging.getLogger("tradingbot_operator.reconciler")
@@ -108,6 +116,8 @@ class Reconciler:
         self.epochs = EpochMemory()
         # When this process first saw each color's pods all Ready, by ``clock``: the bake's start.
         self.ready_seen = ReadyObservations()
+        # The API server's message for a refused child write, shown by the next pass's status.
+        self.rejections = Rejections()
 
     # --- scheduling --------------------------------------------------------------------------------
 
@@ -152,6 +162,7 @@ class Reconciler:
         if state is not None and state.uid is not None:
             self.epochs.forget(state.uid)
             self.ready_seen.forget(state.uid)
+            self.rejections.clear(state.uid)
         self.metrics.forget(namespace, name)
 
     async def close(self) -> None:
@@ -248,14 +259,31 @@ class Reconciler:
         snapshot = await self.kube.observe(body)
         now = self.clock()
         seen = self.ready_seen.observe(uid, snapshot.observed, spec.replicas, now)
-        result = plan(spec, status, dataclasses.replace(snapshot.observed, ready_seen=seen), now)
+        observed = dataclasses.replace(
+            snapshot.observed, ready_seen=seen, child_rejected=self.rejections.get(uid)
+        )
+        result = plan(spec, status, observed, now)
         written = False
         if result.status != status:
             await self.kube.write_status(body, result.status)
             self.epochs.wrote(uid, result.status.epoch)
             written = True
+        refused: list[str] = []
         for action in result.actions:
-            await self.kube.apply(body, action)
+            try:
+                await self.kube.apply(body, action)
+            except ApiException as exc:
+                if not is_rejection(exc):
+                    raise
+                refused.append(api_message(exc))  # the other actions still follow the status
+        if refused:
+            message = "; ".join(refused)[:1000]
+            if self.rejections.record(uid, message):
+                log.error("TradingBot %s/%s: the API server refused a child: %s", namespace, name, message)
+                await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_CHILD_REJECTED, message)
+            raise ChildRejected(message)
+        if self.rejections.clear(uid):
+            state.dirty = True  # one more pass clears the condition
         self._record(namespace, name, status, result.status, snapshot, result.actions)
         log.debug(
             "pass %s/%s: phase %s epoch %d, status %s, actions %s, requeue %s",

@@ -1104,3 +1104,18 @@ def test_a_hand_edited_service_selector_is_written_again(role: ServiceRole) -> N
         ("service", role.value, color.value if color else None)
     ]
     assert result.status == bot.status and events(result) == []
+
+
+def test_a_refused_child_write_shows_as_degraded_with_the_api_message() -> None:
+    bot = Bot()
+    _run(bot, [*FIRST_ROLLOUT, GREEN_STARTS])
+    message = 'Deployment.apps "bot-green" is invalid: spec.template.spec.affinity: Unsupported value'
+    refused = dc_replace(bot.observed(), child_rejected=message)
+    result = plan(bot.spec, bot.status, refused, bot.now)
+    degraded = next(c for c in result.status.conditions if c.type == "Degraded")
+    assert (degraded.status, degraded.reason, degraded.message) == ("True", "ChildRejected", message)
+    assert result.status.message is not None and message in result.status.message
+    assert result.status.phase == Phase.PROGRESSING and result.status.epoch == 1
+    # Once the writes succeed again (no rejection remembered), the condition clears.
+    cleared = plan(bot.spec, result.status, bot.observed(), bot.now)
+    assert next(c for c in cleared.status.conditions if c.type == "Degraded").reason == "AsExpected"
