@@ -112,6 +112,9 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self._keys: dict[Key, _KeyState] = {}
         self._closed = False
+        # Paused by kopf's peering (peering_gate): no pass runs, no timer is kept; triggers wait here.
+        self._paused = False
+        self._held: set[Key] = set()
         # Highest epoch this process wrote per TradingBot UID: a status below it is refused.
         self.epochs = EpochMemory()
         # When this process first saw each color's pods all Ready, by ``clock``: the bake's start.
@@ -130,6 +133,9 @@ class Reconciler:
         if self._closed:
             return
         key = (namespace, name)
+        if self._paused:
+            self._held.add(key)
+            return
         state = self._keys.setdefault(key, _KeyState())
         loop = asyncio.get_running_loop()
         if delay > 0:
@@ -153,6 +159,38 @@ class Reconciler:
             return
         state.timer = None
         self.trigger(*key, resync=state.timer_resync)
+
+    @property
+    def paused(self) -> bool:
+        """True while another operator replica is in charge (kopf peering)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop everything: cancel the timers and the passes in flight, hold new triggers.
+
+        A pass cancelled mid-way is safe: the status write is atomic and guarded, actions are
+        idempotent, and whoever runs next resumes from the objects and their status.
+        """
+        if self._paused:
+            return
+        self._paused = True
+        for key, state in self._keys.items():
+            self._held.add(key)
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+            if state.running is not None and not state.running.done():
+                state.running.cancel()
+            state.dirty = False
+
+    def resume(self) -> None:
+        """Run a pass over every TradingBot known or asked for while paused (they rebuild the timers)."""
+        if not self._paused:
+            return
+        self._paused = False
+        held, self._held = self._held, set()
+        for key in sorted(held | set(self._keys)):
+            self.trigger(*key)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers and metrics of a deleted TradingBot."""
@@ -214,7 +252,7 @@ class Reconciler:
                 if result.requeue_after is not None and result.requeue_after < self.resync_seconds:
                     delay = max(result.requeue_after, MIN_REQUEUE_SECONDS)
                     next_is_resync = False
-            if key not in self._keys or self._closed:
+            if key not in self._keys or self._closed or self._paused:
                 return
             if delay is not None:
                 self.trigger(*key, delay=delay, resync=next_is_resync)
