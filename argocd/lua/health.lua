@@ -60,6 +60,13 @@ if phase == "Degraded" or is_true(degraded) then
   return hs
 end
 
+-- spec.replicas 0: no pod runs and nobody trades, by the user's choice (not a failure).
+if phase == "Stopped" then
+  hs.status = "Suspended"
+  hs.message = status.message or "Stopped: spec.replicas is 0"
+  return hs
+end
+
 if phase == "Paused" or is_true(paused) or (obj.spec ~= nil and obj.spec.paused == true) then
   hs.status = "Suspended"
   hs.message = text(paused, status.message or "Paused: spec.paused is true")

@@ -314,6 +314,20 @@ def service(owner: Owner, role: ServiceRole, color: Color | None) -> JSON:
     }
 
 
+def service_differs(live: JSON, desired: JSON) -> bool:
+    """True when the live Service's selector or ports are not exactly those of ``desired``.
+
+    Both are Service objects (wire JSON); only ``spec.selector`` (whole mapping, so an extra or a
+    missing key counts) and each port's name, port and targetPort are compared.
+    """
+    live_spec = live.get("spec", {})
+    if live_spec.get("selector") != desired["spec"]["selector"]:
+        return True
+    return [(p.get("name"), p.get("port"), p.get("targetPort")) for p in live_spec.get("ports") or []] != [
+        (p["name"], p["port"], p["targetPort"]) for p in desired["spec"]["ports"]
+    ]
+
+
 def service_color(live: JSON) -> Color | None:
     """The color a live Service selects, or None when it selects no color."""
     value = (live.get("spec", {}).get("selector") or {}).get(LABEL_COLOR)

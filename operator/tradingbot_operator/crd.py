@@ -58,6 +58,16 @@ NAME_RULES = (
 )
 
 
+# Transition rules (``oldSelf``) have no Python side: they compare an update with the stored object,
+# which only the API server sees. On the root, so removing ``status`` or ``status.epoch`` is caught too.
+EPOCH_NEVER_DECREASES = {
+    "rule": "!has(oldSelf.status) || !has(oldSelf.status.epoch) || "
+    "(has(self.status) && has(self.status.epoch) && self.status.epoch >= oldSelf.status.epoch)",
+    "message": "status.epoch must never decrease (nor be removed): it is the fencing token that decides "
+    "which color may trade, and a lower value would hand out a token another color already held",
+}
+
+
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     """Inline ``$ref``s and make one JSON-schema node structural."""
     if isinstance(node, list):
@@ -129,7 +139,7 @@ def openapi_schema() -> dict[str, Any]:
             "spec": structural_schema(TradingBotSpec),
             "status": _strip_defaults(structural_schema(TradingBotStatus)),
         },
-        "x-kubernetes-validations": [rule.to_schema() for rule in NAME_RULES],
+        "x-kubernetes-validations": [*(rule.to_schema() for rule in NAME_RULES), EPOCH_NEVER_DECREASES],
     }
 
 

@@ -5,8 +5,9 @@ Handlers are registered on a registry built by :func:`build_registry` (nothing r
 * ``TradingBot`` events (including the initial listing when the operator starts, which is how a
   restarted operator resumes every object) trigger a pass over that TradingBot; its deletion drops
   its timers and metric series.
-* Events of Deployments, Pods and Jobs labelled ``ploy.dev/tradingbot`` trigger a pass over the owner
-  named by that label (pods becoming Ready, restarts, readiness loss, Job completion).
+* Events of Deployments, Pods, Services and Jobs labelled ``ploy.dev/tradingbot`` trigger a pass over
+  the owner named by that label (pods becoming Ready, restarts, readiness loss, Job completion, a
+  Service selector edited by hand, which the pass then restores).
 * Time-based gates are the reconciler's timers (see :mod:`tradingbot_operator.reconciler`).
 
 Why ``@kopf.on.event`` and not ``@kopf.on.create/update/resume``: the reconcile is level-triggered
@@ -21,6 +22,8 @@ operator's own status writes, and ``status`` plus the children stay the single s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +33,7 @@ from kubernetes.aio.client import Configuration
 
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
 from tradingbot_operator.names import LABEL_TRADINGBOT
+from tradingbot_operator.peering_gate import PeeringGate
 from tradingbot_operator.reconciler import Reconciler
 
 log = logging.getLogger("tradingbot_operator.handlers")
@@ -46,14 +50,17 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
 
 
 def build_registry(
-    reconciler: Reconciler, configuration: Configuration | None = None
+    reconciler: Reconciler, configuration: Configuration | None = None, gate: PeeringGate | None = None
 ) -> kopf.OperatorRegistry:
     """A kopf registry with the operator's handlers, all delegating to ``reconciler``.
 
     ``configuration`` is the client configuration the operator uses; kopf authenticates with the same
     server, certificates and token (in a pod: the ServiceAccount via kopf's own login helper).
+    ``gate`` (with peering) pauses and resumes the reconciler together with kopf's peering; it runs
+    from startup to cleanup.
     """
     registry = kopf.OperatorRegistry()
+    gate_task: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -76,9 +83,16 @@ def build_registry(
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_settings(settings)
+        if gate is not None:
+            await gate.check()  # paused from the start if another operator is already in charge
+            gate_task.append(asyncio.create_task(gate.run(), name="peering gate"))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        for task in gate_task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await reconciler.close()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
@@ -101,6 +115,10 @@ def build_registry(
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def pod_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        owner_trigger(labels, namespace)
+
+    @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
+    async def service_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         owner_trigger(labels, namespace)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)

@@ -330,10 +330,7 @@ class Kube:
             if live is None:
                 return
         self._check_owned(live, owner)
-        live_spec = live.get("spec", {})
-        if live_spec.get("selector") == desired["spec"]["selector"] and [
-            (p.get("name"), p.get("port"), p.get("targetPort")) for p in live_spec.get("ports") or []
-        ] == [(p["name"], p["port"], p["targetPort"]) for p in desired["spec"]["ports"]]:
+        if not children.service_differs(live, desired):
             return
         # Replace exactly the selector and ports (a merge would keep stale selector keys).
         patch = [

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes.aio import config as aio_config
@@ -22,6 +24,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from tradingbot_operator.handlers import build_registry, configure_settings
 from tradingbot_operator.kube import Kube
 from tradingbot_operator.metrics import OperatorMetrics
+from tradingbot_operator.peering_gate import PeeringGate, peering_paths
 from tradingbot_operator.reconciler import Reconciler
 
 log = logging.getLogger("tradingbot_operator")
@@ -86,10 +89,22 @@ async def run_operator(
         log.info("metrics on :%d/metrics", options.metrics_port)
     api = ApiClient(configuration)
     try:
-        reconciler = Reconciler(Kube(api), metrics, resync_seconds=options.resync_seconds)
+        kube = Kube(api)
+        reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds)
         if on_reconciler is not None:
             on_reconciler(reconciler)
-        kopf_registry = build_registry(reconciler, None if in_cluster else configuration)
+        # kopf's peering identity, chosen here so the gate can find this process in the peering object.
+        identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        gate = None
+        if options.peering is not None:
+            gate = PeeringGate(
+                kube,
+                reconciler,
+                identity=identity,
+                priority=options.priority,
+                paths=peering_paths(options.peering, options.namespaces),
+            )
+        kopf_registry = build_registry(reconciler, None if in_cluster else configuration, gate)
         settings = kopf.OperatorSettings()
         configure_settings(settings)
         await kopf.operator(
@@ -98,6 +113,7 @@ async def run_operator(
             standalone=options.peering is None,
             peering_name=options.peering,
             priority=options.priority,
+            identity=cast(Any, identity),  # kopf's Identity is a NewType of str
             clusterwide=options.all_namespaces and not options.namespaces,
             namespaces=options.namespaces,
             liveness_endpoint=options.liveness,

@@ -78,9 +78,14 @@ class JobFacts:
 
 @dataclass(frozen=True)
 class ServiceFacts:
-    """A Service as observed: the color its selector names (None when it selects no color)."""
+    """A Service as observed: the color its selector names (None when it selects no color).
+
+    ``drifted``: its selector or ports are not exactly what the operator writes for that color (a hand
+    edit added, removed or changed a key); the plan then writes it again.
+    """
 
     color: Color | None
+    drifted: bool = False
 
 
 def _frozen_map() -> Mapping[Any, Any]:
@@ -95,7 +100,12 @@ class Observed:
     ``metadata.annotations``; ``deleting`` is true when it has a ``deletionTimestamp``.
     ``deployments`` maps color -> Deployment (missing = does not exist); ``services`` maps role ->
     Service (missing = does not exist); ``config_maps`` holds the config hashes whose ConfigMap exists;
-    ``jobs`` are the migration Jobs of this TradingBot.
+    ``jobs`` are the migration Jobs of this TradingBot. ``ready_seen`` is not read from the API server:
+    per color whose pods are all Ready, when THIS operator first observed them so, by its own clock
+    (:class:`tradingbot_operator.bake.ReadyObservations`); the bake is timed from it, never from the
+    pods' node-written timestamps. Missing for a color: no observation (the plan then keeps the
+    recorded ``readySince``, or starts the bake now). ``child_rejected``: the API server's message
+    when it refused this operator's last write of a child (module ``rejections``), else None.
     """
 
     generation: int
@@ -105,6 +115,8 @@ class Observed:
     services: Mapping[ServiceRole, ServiceFacts] = field(default_factory=_frozen_map)
     config_maps: frozenset[str] = frozenset()
     jobs: tuple[JobFacts, ...] = ()
+    ready_seen: Mapping[Color, datetime] = field(default_factory=_frozen_map)
+    child_rejected: str | None = None
 
     def job(self, revision: str) -> JobFacts | None:
         """The migration Job of ``revision``, if it exists."""

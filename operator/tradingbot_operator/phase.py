@@ -18,9 +18,11 @@ class ColorHealth:
     """How one color's pods of one revision are doing.
 
     ``ready``: the Deployment exists, runs ``revision``, the controller has seen its latest template and
-    at least ``replicas`` pods of that revision are Ready. ``ready_since``: latest Ready transition among
-    those pods when ``ready`` (None when not ready or when ``replicas`` is 0). ``restarts``: sum of
-    container restarts of that revision's pods. ``available``: the looser test for a color that is
+    at least ``replicas`` pods of that revision are Ready, and at least one: a color without a Ready pod
+    (``replicas`` 0) is never ready, so it can never pass a gate or be promoted. ``ready_since``: latest
+    Ready transition among those pods when ``ready``, else None (written with the node's clock: the bake
+    does not use it, see module ``bake``). ``restarts``: sum of container restarts of that revision's
+    pods. ``available``: the looser test for a color that is
     already serving: it runs ``revision`` and at least ``replicas`` of its pods are Ready, even if the
     Deployment has not caught up with a replica change yet (scaling 1 -> 0 is not an outage).
     """
@@ -50,7 +52,7 @@ def color_health(observed: Observed, color: Color, revision: str, replicas: int)
         and deployment.replicas == replicas
         and deployment.updated_replicas >= replicas
         and deployment.ready_replicas >= replicas
-        and len(ready_pods) >= replicas
+        and len(ready_pods) >= max(replicas, 1)
     )
     since_values = [p.ready_since for p in ready_pods if p.ready_since is not None]
     ready_since = max(since_values) if ready and since_values else None
@@ -67,6 +69,7 @@ def color_health(observed: Observed, color: Color, revision: str, replicas: int)
 def compute_phase(
     *,
     paused: bool,
+    stopped: bool = False,
     rolling_out: bool,
     migrating: bool,
     ready_since: datetime | None,
@@ -78,12 +81,15 @@ def compute_phase(
 ) -> Phase:
     """The phase for display, from facts.
 
+    ``stopped``: ``spec.replicas`` is 0 (shown before everything else: no pod runs, nobody trades);
     ``rolling_out``: a rollout is in progress; ``migrating``: its migration Job has not succeeded yet;
     ``ready_since``: all its replicas are Ready since then; ``baked``: its gate passed; ``promoted``: it
     is active and inside the post-promotion window; ``failed``: the desired revision failed and waits
     for a spec change or ``ploy.dev/retry``; ``has_active`` / ``active_ready``: an active color exists /
     all its replicas are Ready.
     """
+    if stopped:
+        return Phase.STOPPED
     if paused:
         return Phase.PAUSED
     if rolling_out:

@@ -60,6 +60,7 @@ from tradingbot_operator.actions import (
     PodInputs,
     ScaleDeployment,
 )
+from tradingbot_operator.bake import bake_start
 from tradingbot_operator.conditions import ConditionStatus, set_condition
 from tradingbot_operator.model import (
     Color,
@@ -74,7 +75,9 @@ from tradingbot_operator.model import (
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY, ServiceRole
 from tradingbot_operator.observed import JobState, Observed
 from tradingbot_operator.phase import ColorHealth, color_health, compute_phase
+from tradingbot_operator.rejections import REASON_CHILD_REJECTED
 from tradingbot_operator.revision import config_hash, render_config, revision
+from tradingbot_operator.stopping import REASON_STOPPED_IN_WINDOW, stopped_message, track_stop
 
 # Reasons (CamelCase, used in lastRollout.reason, conditions and Events).
 REASON_DEADLINE = "ProgressDeadlineExceeded"
@@ -142,6 +145,16 @@ class _Pass:
     def paused(self) -> bool:
         return self.spec.paused
 
+    @property
+    def stopped(self) -> bool:
+        """``replicas: 0``: no pod runs (module ``stopping``)."""
+        return self.spec.replicas == 0
+
+    @property
+    def held(self) -> bool:
+        """No rollout progress: paused or stopped (safety rollbacks still happen)."""
+        return self.paused or self.stopped
+
     def health(self, color: Color, rev: str) -> ColorHealth:
         return color_health(self.observed, color, rev, self.spec.replicas)
 
@@ -187,6 +200,7 @@ def plan(spec: TradingBotSpec, status: TradingBotStatus, observed: Observed, now
     p = _Pass(spec=spec, observed=observed, now=now, status=status, desired=revision(spec))
     _track_annotations(p)
     _track_pause(p)
+    _track_stop(p)
     if p.status.rollout is not None and p.status.rollout.promoted_at is not None:
         _post_promotion(p)
     if p.status.rollout is not None and p.status.rollout.promoted_at is None:
@@ -232,6 +246,16 @@ def _track_pause(p: _Pass) -> None:
         p.event(EventType.NORMAL, "Resumed", "spec.paused is false: rollout progress resumes")
 
 
+def _track_stop(p: _Pass) -> None:
+    change = track_stop(p.stopped, p.status.stopped_at, p.now)
+    if change is None:
+        return
+    p.update(stopped_at=change.stopped_at)
+    if p.status.rollout is not None and change.held_seconds:
+        p.update_rollout(paused_seconds=p.status.rollout.paused_seconds + change.held_seconds)
+    p.event(EventType.NORMAL, change.reason, change.message)
+
+
 def _post_promotion(p: _Pass) -> None:
     """Inside the window after a promotion: roll back on trouble, else finish when the window ends."""
     rollout = p.status.rollout
@@ -261,6 +285,19 @@ def _post_promotion(p: _Pass) -> None:
         )
     if problem is not None:
         _roll_back(p, rollout, *problem)
+        return
+    if p.stopped:
+        p.finish(
+            rollout,
+            RolloutResult.PROMOTED,
+            REASON_STOPPED_IN_WINDOW,
+            f"revision {rollout.revision} stays active; spec.replicas 0 ended its post-promotion window",
+        )
+        p.event(
+            EventType.NORMAL,
+            "Promoted",
+            f"revision {rollout.revision} on {rollout.color}: window ended by a stop",
+        )
         return
     if p.paused:
         return
@@ -330,7 +367,7 @@ def _pre_promotion(p: _Pass) -> None:
     deadline = rollout.started_at + _seconds(
         p.spec.rollout.progress_deadline_seconds + rollout.paused_seconds
     )
-    deadline_passed = not p.paused and rollout.baked_at is None and p.now >= deadline
+    deadline_passed = not p.held and rollout.baked_at is None and p.now >= deadline
     if p.migrating():
         job = p.observed.job(rollout.revision)
         if job is not None and job.state is JobState.FAILED:
@@ -360,6 +397,11 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
     rollout = p.status.rollout
     assert rollout is not None
     health = p.health(rollout.color, rollout.revision)
+    if p.stopped:
+        # No pod: nothing to gate. The bake starts over once pods are Ready again.
+        if rollout.ready_since is not None or rollout.baked_at is not None:
+            p.update_rollout(ready_since=None, baked_at=None)
+        return
     max_restarts = p.spec.rollout.max_restarts
     if health.restarts > max_restarts:
         _fail(
@@ -382,14 +424,9 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
         )
         return
     if health.ready:
-        # The latest Ready transition of the pods, so a flap between two passes restarts the bake;
-        # with no pods (0 replicas) there is nothing to flap and the recorded time stands.
-        if health.ready_since is None:
-            since = rollout.ready_since or p.now
-        elif rollout.ready_since is None:
-            since = min(health.ready_since, p.now)
-        else:
-            since = max(rollout.ready_since, health.ready_since)
+        # Timed from this operator's own first observation of all pods Ready (module bake), never
+        # from the pods' node-written timestamps: a lagging node clock cannot shorten the bake.
+        since = bake_start(rollout.ready_since, p.observed.ready_seen.get(rollout.color), p.now)
         if since != rollout.ready_since:
             p.update_rollout(ready_since=since)
         rollout = p.status.rollout
@@ -415,7 +452,8 @@ def _gate(p: _Pass, deadline_passed: bool) -> None:
             f"({health.ready_pods}/{p.spec.replicas} Ready)",
         )
         return
-    if p.paused or not health.ready:
+    # Never promote a color without a Ready pod (health.ready needs at least one).
+    if p.held or not health.ready or health.ready_pods < 1:
         return
     promote = p.pending(ANNOTATION_PROMOTE, p.status.handled_actions.promote)
     if promote is not None:
@@ -454,8 +492,8 @@ def _promote(p: _Pass, rollout: RolloutProgress, why: str) -> None:
 
 
 def _maybe_start(p: _Pass) -> None:
-    """Start a rollout of the desired revision on the idle color, unless it is running, failed or paused."""
-    if p.paused or p.desired == p.status.active_revision:
+    """Start a rollout of the desired revision on the idle color, unless it is running, failed or held."""
+    if p.held or p.desired == p.status.active_revision:
         return
     if p.blocked():
         retry = p.pending(ANNOTATION_RETRY, p.status.handled_actions.retry)
@@ -527,6 +565,7 @@ def _summarise(p: _Pass) -> None:
     failed = p.blocked()
     phase = compute_phase(
         paused=p.paused,
+        stopped=p.stopped,
         rolling_out=rollout is not None,
         migrating=p.migrating(),
         ready_since=rollout.ready_since if rollout else None,
@@ -545,10 +584,13 @@ def _summarise(p: _Pass) -> None:
         preview_revision = s.standby.revision
     else:
         preview_revision = None
+    message = _message(p, phase.value, failed)
+    if p.observed.child_rejected is not None:
+        message = f"{message}; {REASON_CHILD_REJECTED}: {p.observed.child_rejected}"
     p.update(
         observed_generation=generation,
         phase=phase,
-        message=_message(p, phase.value, failed),
+        message=message,
         conditions=conditions,
         preview_revision=preview_revision,
     )
@@ -561,7 +603,9 @@ def _condition_values(
     s = p.status
     rollout, last, active = s.rollout, s.last_rollout, s.active_color
     values: list[tuple[ConditionType, ConditionStatus, str, str]] = []
-    if active is None:
+    if p.stopped:
+        values.append((ConditionType.AVAILABLE, "False", "Stopped", stopped_message(active, s.epoch)))
+    elif active is None:
         values.append((ConditionType.AVAILABLE, "False", "NoActiveColor", "no color has been promoted yet"))
     elif active_ready:
         values.append(
@@ -577,8 +621,8 @@ def _condition_values(
             )
         )
     if rollout is not None:
-        progressing: ConditionStatus = "False" if p.paused else "True"
-        reason = "RolloutPaused" if p.paused else phase
+        progressing: ConditionStatus = "False" if p.held else "True"
+        reason = "RolloutStopped" if p.stopped else "RolloutPaused" if p.paused else phase
         values.append(
             (
                 ConditionType.PROGRESSING,
@@ -597,11 +641,14 @@ def _condition_values(
         )
     else:
         values.append((ConditionType.PROGRESSING, "False", "NoRollout", "nothing to roll out"))
-    if failed and last is not None:
+    rejected = p.observed.child_rejected
+    if rejected is not None:
+        values.append((ConditionType.DEGRADED, "True", REASON_CHILD_REJECTED, rejected))
+    elif failed and last is not None:
         values.append(
             (ConditionType.DEGRADED, "True", last.reason, f"revision {last.revision}: {last.message}")
         )
-    elif active is not None and not active_ready:
+    elif active is not None and not active_ready and not p.stopped:
         values.append(
             (
                 ConditionType.DEGRADED,
@@ -622,6 +669,9 @@ def _condition_values(
 def _message(p: _Pass, phase: str, failed: bool) -> str:
     s = p.status
     rollout = s.rollout
+    if p.stopped:
+        held = f"; rollout of revision {rollout.revision} on {rollout.color} waits" if rollout else ""
+        return stopped_message(s.active_color, s.epoch) + held
     if rollout is not None:
         return f"{phase}: revision {rollout.revision} on {rollout.color}"
     if failed and s.last_rollout is not None:
@@ -705,7 +755,7 @@ def _converge(p: _Pass) -> list[Action]:
     )
     for role, selected in selectors:
         service = observed.services.get(role)
-        if service is None or service.color != selected:
+        if service is None or service.color != selected or service.drifted:
             services.append(EnsureService(role=role, color=selected))
 
     config: list[Action] = []
@@ -720,7 +770,7 @@ def _requeue_after(p: _Pass) -> float | None:
     spec = p.spec.rollout
     due: list[datetime] = []
     rollout = s.rollout
-    if rollout is not None and not p.paused:
+    if rollout is not None and not p.held:
         if rollout.promoted_at is not None:
             due.append(rollout.promoted_at + _seconds(spec.post_promotion_seconds))
         elif rollout.baked_at is None:

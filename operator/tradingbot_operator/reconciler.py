@@ -17,20 +17,31 @@ and their status alone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from tradingbot_operator.actions import EnsureService
-from tradingbot_operator.children import Owner
+from tradingbot_operator.bake import ReadyObservations
+from tradingbot_operator.children import JSON, Owner
+from tradingbot_operator.epochs import EpochMemory
 from tradingbot_operator.kube import Kube, StaleObject, parse_status
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.model import RolloutResult, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.plan import plan
+from tradingbot_operator.rejections import (
+    REASON_CHILD_REJECTED,
+    ChildRejected,
+    Rejections,
+    api_message,
+    is_rejection,
+)
 from tradingbot_operator.snapshot import Snapshot
 
 log = logging.getLogger("tradingbot_operator.reconciler")
@@ -47,6 +58,8 @@ MIN_REQUEUE_SECONDS = 0.2
 MAX_CONCURRENT_PASSES = 16
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+# Warning Event reason when status.epoch is below an epoch this process wrote.
+REASON_EPOCH_REGRESSED = "EpochRegressed"
 
 
 @dataclass
@@ -70,6 +83,7 @@ class _KeyState:
     invalid_generation: int | None = None
     passes: int = 0
     last_result: PassResult | None = None
+    uid: str | None = None
 
 
 class Reconciler:
@@ -98,6 +112,15 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self._keys: dict[Key, _KeyState] = {}
         self._closed = False
+        # Paused by kopf's peering (peering_gate): no pass runs, no timer is kept; triggers wait here.
+        self._paused = False
+        self._held: set[Key] = set()
+        # Highest epoch this process wrote per TradingBot UID: a status below it is refused.
+        self.epochs = EpochMemory()
+        # When this process first saw each color's pods all Ready, by ``clock``: the bake's start.
+        self.ready_seen = ReadyObservations()
+        # The API server's message for a refused child write, shown by the next pass's status.
+        self.rejections = Rejections()
 
     # --- scheduling --------------------------------------------------------------------------------
 
@@ -110,6 +133,9 @@ class Reconciler:
         if self._closed:
             return
         key = (namespace, name)
+        if self._paused:
+            self._held.add(key)
+            return
         state = self._keys.setdefault(key, _KeyState())
         loop = asyncio.get_running_loop()
         if delay > 0:
@@ -134,11 +160,47 @@ class Reconciler:
         state.timer = None
         self.trigger(*key, resync=state.timer_resync)
 
+    @property
+    def paused(self) -> bool:
+        """True while another operator replica is in charge (kopf peering)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop everything: cancel the timers and the passes in flight, hold new triggers.
+
+        A pass cancelled mid-way is safe: the status write is atomic and guarded, actions are
+        idempotent, and whoever runs next resumes from the objects and their status.
+        """
+        if self._paused:
+            return
+        self._paused = True
+        for key, state in self._keys.items():
+            self._held.add(key)
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+            if state.running is not None and not state.running.done():
+                state.running.cancel()
+            state.dirty = False
+
+    def resume(self) -> None:
+        """Run a pass over every TradingBot known or asked for while paused (they rebuild the timers)."""
+        if not self._paused:
+            return
+        self._paused = False
+        held, self._held = self._held, set()
+        for key in sorted(held | set(self._keys)):
+            self.trigger(*key)
+
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers and metrics of a deleted TradingBot."""
         state = self._keys.pop((namespace, name), None)
         if state is not None and state.timer is not None:
             state.timer.cancel()
+        if state is not None and state.uid is not None:
+            self.epochs.forget(state.uid)
+            self.ready_seen.forget(state.uid)
+            self.rejections.clear(state.uid)
         self.metrics.forget(namespace, name)
 
     async def close(self) -> None:
@@ -190,7 +252,7 @@ class Reconciler:
                 if result.requeue_after is not None and result.requeue_after < self.resync_seconds:
                     delay = max(result.requeue_after, MIN_REQUEUE_SECONDS)
                     next_is_resync = False
-            if key not in self._keys or self._closed:
+            if key not in self._keys or self._closed or self._paused:
                 return
             if delay is not None:
                 self.trigger(*key, delay=delay, resync=next_is_resync)
@@ -226,14 +288,40 @@ class Reconciler:
                 )
             return PassResult()
         status = parse_status(body.get("status"))
+        uid = str(meta["uid"])
+        state.uid = uid
+        highest = self.epochs.regressed(uid, status.epoch)
+        if highest is not None:
+            await self._refuse_regressed_epoch(body, status.epoch, highest)
+            return PassResult()
         snapshot = await self.kube.observe(body)
-        result = plan(spec, status, snapshot.observed, self.clock())
+        now = self.clock()
+        seen = self.ready_seen.observe(uid, snapshot.observed, spec.replicas, now)
+        observed = dataclasses.replace(
+            snapshot.observed, ready_seen=seen, child_rejected=self.rejections.get(uid)
+        )
+        result = plan(spec, status, observed, now)
         written = False
         if result.status != status:
             await self.kube.write_status(body, result.status)
+            self.epochs.wrote(uid, result.status.epoch)
             written = True
+        refused: list[str] = []
         for action in result.actions:
-            await self.kube.apply(body, action)
+            try:
+                await self.kube.apply(body, action)
+            except ApiException as exc:
+                if not is_rejection(exc):
+                    raise
+                refused.append(api_message(exc))  # the other actions still follow the status
+        if refused:
+            message = "; ".join(refused)[:1000]
+            if self.rejections.record(uid, message):
+                log.error("TradingBot %s/%s: the API server refused a child: %s", namespace, name, message)
+                await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_CHILD_REJECTED, message)
+            raise ChildRejected(message)
+        if self.rejections.clear(uid):
+            state.dirty = True  # one more pass clears the condition
         self._record(namespace, name, status, result.status, snapshot, result.actions)
         log.debug(
             "pass %s/%s: phase %s epoch %d, status %s, actions %s, requeue %s",
@@ -248,6 +336,18 @@ class Reconciler:
         return PassResult(
             status_written=written, actions=len(result.actions), requeue_after=result.requeue_after
         )
+
+    async def _refuse_regressed_epoch(self, body: JSON, epoch: int, highest: int) -> None:
+        """No action on a status whose epoch fell below one this process wrote: log, Warning Event once."""
+        meta = body["metadata"]
+        message = (
+            f"status.epoch is {epoch}, below epoch {highest} that this operator already wrote: the status "
+            "was set back by someone else, and acting on it could hand out an epoch another color already "
+            f"held. No action is taken until status.epoch is at least {highest} again."
+        )
+        log.error("TradingBot %s/%s: %s", meta["namespace"], meta["name"], message)
+        if self.epochs.first_warning(str(meta["uid"]), epoch):
+            await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_EPOCH_REGRESSED, message)
 
     def _record(
         self,

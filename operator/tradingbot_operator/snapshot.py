@@ -15,7 +15,15 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from tradingbot_operator.children import JSON, Owner, config_hash_of, is_owned_by, service_color
+from tradingbot_operator.children import (
+    JSON,
+    Owner,
+    config_hash_of,
+    is_owned_by,
+    service,
+    service_color,
+    service_differs,
+)
 from tradingbot_operator.model import Color
 from tradingbot_operator.names import LABEL_COLOR, LABEL_REVISION, ServiceRole, service_name
 from tradingbot_operator.observed import (
@@ -158,7 +166,9 @@ def build_snapshot(
     for role in ServiceRole:
         for item in services:
             if item["metadata"]["name"] == service_name(owner.name, role) and is_owned_by(item, owner):
-                service_map[role] = ServiceFacts(color=service_color(item))
+                selected = service_color(item)
+                drifted = service_differs(item, service(owner, role, selected))
+                service_map[role] = ServiceFacts(color=selected, drifted=drifted)
     hashes = frozenset(
         h
         for item in config_maps

@@ -18,6 +18,7 @@ PHASE_HEALTH = {
     "Verifying": "Progressing",
     "AwaitingPromotion": "Suspended",
     "Paused": "Suspended",
+    "Stopped": "Suspended",
     "Healthy": "Healthy",
     "Degraded": "Degraded",
 }

@@ -176,7 +176,7 @@ def test_operator_rbac_is_least_privilege(values: Path) -> None:
     assert grants[("", "events")] == {"create"}
     assert grants[("", "configmaps")] == {"get", "list", "create"}
     assert grants[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
-    assert grants[("", "services")] == {"get", "list", "create", "patch"}
+    assert grants[("", "services")] == {"get", "list", "watch", "create", "patch"}
     assert ("rbac.authorization.k8s.io", "roles") not in grants
     namespaced = yaml.safe_load(values.read_text()).get("watchNamespaces", [])
     cluster_role = by_kind(docs, "ClusterRole")[0]

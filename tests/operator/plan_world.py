@@ -22,6 +22,7 @@ from tradingbot_operator.actions import (
     EnsureService,
     ScaleDeployment,
 )
+from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.model import Color, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.observed import DeploymentFacts, JobFacts, JobState, Observed, PodFacts, ServiceFacts
@@ -195,10 +196,14 @@ class Bot:
     generation: int = 1
     annotations: dict[str, str] = field(default_factory=dict)
     history: list[Plan] = field(default_factory=list)
+    # The reconciler's memory of when it first saw each color all Ready (replace it: an operator restart).
+    ready_seen: ReadyObservations = field(default_factory=ReadyObservations)
 
     def observed(self) -> Observed:
-        """The current snapshot."""
-        return self.world.observe(self.generation, self.annotations)
+        """The current snapshot, with this operator's own Ready observations, like the reconciler's."""
+        observed = self.world.observe(self.generation, self.annotations)
+        seen = self.ready_seen.observe("uid", observed, self.spec.replicas, self.now)
+        return replace(observed, ready_seen=seen)
 
     def step(self, seconds: float = 0) -> Plan:
         """Advance the clock, run one pass, apply its actions, keep its status."""

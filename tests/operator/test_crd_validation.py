@@ -251,6 +251,55 @@ CASES = [
         "podTemplate.labels must not set the labels the operator manages",
     ),
     Case("label-value-invalid", {P + "labels": {"team": "quant desk"}}, "podTemplate.labels values must be"),
+    # Pod-template values the Deployment API would refuse later (the bot then stayed Progressing).
+    Case(
+        "service-account-space",
+        {P + "serviceAccountName": "bot reader"},
+        "podTemplate.serviceAccountName must be a ServiceAccount name",
+    ),
+    Case(
+        "service-account-upper",
+        {P + "serviceAccountName": "BotReader"},
+        "podTemplate.serviceAccountName must be a ServiceAccount name",
+    ),
+    Case(
+        "node-selector-key-space",
+        {P + "nodeSelector": {"disk type": "ssd"}},
+        "podTemplate.nodeSelector keys must be qualified names",
+    ),
+    Case(
+        "node-selector-key-bad-prefix",
+        {P + "nodeSelector": {"Example.com/disk": "ssd"}},
+        "podTemplate.nodeSelector keys must be qualified names",
+    ),
+    Case(
+        "node-selector-value-space",
+        {P + "nodeSelector": {"disk": "fast ssd"}},
+        "podTemplate.nodeSelector values must be",
+    ),
+    Case(
+        "label-key-space", {P + "labels": {"my team": "quant"}}, "podTemplate.labels keys must be qualified"
+    ),
+    Case(
+        "label-key-long-name",
+        {P + "labels": {"x" * 64: "quant"}},
+        "podTemplate.labels keys must be qualified",
+    ),
+    Case(
+        "label-key-long-prefix",
+        {P + "labels": {"a" * 254 + "/team": "quant"}},
+        "podTemplate.labels keys must be qualified",
+    ),
+    Case(
+        "annotation-key-space",
+        {P + "annotations": {"my note": "x"}},
+        "podTemplate.annotations keys must be qualified",
+    ),
+    Case(
+        "toleration-key-space",
+        {P + "tolerations": [{"key": "dedicated node", "operator": "Exists"}]},
+        "tolerations[].key must be a qualified name",
+    ),
     Case(
         "toleration-operator",
         {P + "tolerations": [{"key": "a", "operator": "Maybe"}]},

@@ -14,6 +14,7 @@ from tradingbot_operator.phase import color_health, compute_phase
 
 NONE: dict[str, Any] = {
     "paused": False,
+    "stopped": False,
     "rolling_out": False,
     "migrating": False,
     "ready_since": None,
@@ -38,6 +39,10 @@ PHASES = [
     ({"rolling_out": True, "has_active": True}, Phase.PROGRESSING),
     ({"paused": True, "rolling_out": True}, Phase.PAUSED),
     ({"paused": True, "failed": True}, Phase.PAUSED),
+    ({"stopped": True}, Phase.STOPPED),
+    ({"stopped": True, "has_active": True, "active_ready": True}, Phase.STOPPED),
+    ({"stopped": True, "paused": True, "rolling_out": True}, Phase.STOPPED),
+    ({"stopped": True, "failed": True}, Phase.STOPPED),
 ]
 
 
@@ -102,10 +107,10 @@ HEALTH = [
         {"ready": True, "ready_since": 9},
     ),
     (
-        "zero replicas",
+        "zero replicas: no Ready pod, never ready (cannot pass a gate), yet not a readiness loss",
         observed(replicas=0, ready_replicas=0, updated_replicas=0),
         0,
-        {"ready": True, "ready_since": None},
+        {"ready": False, "available": True, "ready_since": None},
     ),
 ]
 

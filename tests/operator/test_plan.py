@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,9 +28,10 @@ from tradingbot_operator.actions import (
     EnsureService,
     ScaleDeployment,
 )
+from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.model import Color, Phase, RolloutResult, TradingBotStatus
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY, ServiceRole
-from tradingbot_operator.observed import JobState
+from tradingbot_operator.observed import JobState, ServiceFacts
 from tradingbot_operator.plan import (
     REASON_ABORTED,
     REASON_DEADLINE,
@@ -43,6 +45,7 @@ from tradingbot_operator.plan import (
     plan,
 )
 from tradingbot_operator.revision import revision
+from tradingbot_operator.stopping import REASON_STOPPED_IN_WINDOW
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 UNSET: Any = object()
@@ -141,6 +144,26 @@ def both(*changes: Mutation) -> Mutation:
             one(bot)
 
     return change
+
+
+def ready_with_node_clock(color: Color, skew_seconds: float) -> Mutation:
+    """Pods of ``color`` turn Ready; their node writes the time with a clock off by ``skew_seconds``."""
+    return lambda bot: bot.world.set_ready(color, bot.now + timedelta(seconds=skew_seconds))
+
+
+def restart_operator(bot: Bot) -> None:
+    """A new operator process: its in-memory Ready observations are gone."""
+    bot.ready_seen = ReadyObservations()
+
+
+def condition_is(bot: Bot, type_: str, status: str, reason: str) -> None:
+    found = {c.type: (c.status, c.reason) for c in bot.status.conditions}
+    assert found[type_] == (status, reason), found
+
+
+def stopped_in_place(bot: Bot) -> None:
+    same_revision_as_before(bot)
+    condition_is(bot, "Available", "False", "Stopped")
 
 
 # --- building blocks ---------------------------------------------------------------------------------
@@ -659,7 +682,7 @@ SCENARIOS = [
         ],
     ),
     Scenario(
-        "replica change scales in place, no new revision",
+        "replicas 0 stops the bot in place: activeColor kept, no new revision",
         [
             *FIRST_ROLLOUT,
             Step(
@@ -667,13 +690,13 @@ SCENARIOS = [
                 1,
                 edit(replicas=0),
                 Expect(
-                    phase=Phase.HEALTHY,
+                    phase=Phase.STOPPED,
                     active=BLUE,
                     epoch=1,
                     rollout_color=None,
-                    events=(),
+                    events=("Stopped",),
                     actions=(("deploy", "blue", 0),),
-                    check=same_revision_as_before,
+                    check=stopped_in_place,
                 ),
             ),
             Step(
@@ -681,16 +704,20 @@ SCENARIOS = [
                 1,
                 edit(replicas=1),
                 Expect(
+                    phase=Phase.DEGRADED,
+                    active=BLUE,
+                    epoch=1,
                     rollout_color=None,
-                    events=(),
+                    events=("Started",),
                     actions=(("deploy", "blue", 1),),
                     check=same_revision_as_before,
                 ),
             ),
+            Step("blue Ready again", 3, ready(BLUE), Expect(phase=Phase.HEALTHY, active=BLUE, epoch=1)),
         ],
     ),
     Scenario(
-        "replica change mid-bake scales the new color too and does not fail it",
+        "replicas 0 mid-bake holds the rollout: no promotion without a Ready pod",
         [
             *FIRST_ROLLOUT,
             GREEN_STARTS,
@@ -700,13 +727,124 @@ SCENARIOS = [
                 5,
                 edit(replicas=0),
                 Expect(
-                    phase=Phase.BAKING,
+                    phase=Phase.STOPPED,
                     rollout_color=GREEN,
-                    last=(RolloutResult.PROMOTED, REASON_PROMOTED_FIRST),
+                    events=("Stopped",),
                     actions=(("scale", "blue", 0), ("deploy", "green", 0)),
+                    requeue=None,
                 ),
             ),
-            Step("bake completes", 25, expect=Expect(phase=Phase.VERIFYING, active=GREEN, epoch=2)),
+            Step(
+                "the bake and the deadline pass while stopped: nothing is promoted",
+                400,
+                expect=Expect(phase=Phase.STOPPED, active=BLUE, epoch=1, rollout_color=GREEN, events=()),
+            ),
+            Step(
+                "a promote request waits for a Ready pod",
+                1,
+                annotate(ANNOTATION_PROMOTE, "now"),
+                Expect(phase=Phase.STOPPED, active=BLUE, epoch=1, events=(), check=handled("promote", None)),
+            ),
+            Step(
+                "replicas 1: both colors start, the stopped time extends the deadline",
+                1,
+                both(annotate(ANNOTATION_PROMOTE, None), edit(replicas=1)),
+                Expect(
+                    phase=Phase.PROGRESSING,
+                    active=BLUE,
+                    epoch=1,
+                    rollout_color=GREEN,
+                    events=("Started",),
+                    actions=(("scale", "blue", 1), ("deploy", "green", 1)),
+                ),
+            ),
+            Step(
+                "green Ready: the bake starts over", 2, ready(GREEN), Expect(phase=Phase.BAKING, requeue=30)
+            ),
+            Step("baked: promoted", 30, expect=Expect(phase=Phase.VERIFYING, active=GREEN, epoch=2)),
+        ],
+    ),
+    Scenario(
+        "a crash-looping revision under replicas 0 is never promoted",
+        [
+            *FIRST_ROLLOUT,
+            Step("replicas 0", 1, edit(replicas=0), Expect(phase=Phase.STOPPED)),
+            Step(
+                "new image while stopped: no rollout starts",
+                1,
+                image("1.1.0"),
+                Expect(phase=Phase.STOPPED, rollout_color=None, events=(), absent=(("deploy", "green", 0),)),
+            ),
+            Step(
+                "long after any bake or deadline",
+                600,
+                expect=Expect(phase=Phase.STOPPED, active=BLUE, epoch=1, rollout_color=None, events=()),
+            ),
+            Step(
+                "replicas 1: the rollout starts now",
+                1,
+                edit(replicas=1),
+                Expect(phase=Phase.PROGRESSING, rollout_color=GREEN, events=("Started", "RolloutStarted")),
+            ),
+            Step("green crash-loops", 5, restart(GREEN), degraded_before_promotion(REASON_RESTARTS)),
+        ],
+    ),
+    Scenario(
+        "replicas 0 inside the post-promotion window ends the window; starting again is no rollback",
+        [
+            *TO_GREEN_ACTIVE,
+            Step(
+                "replicas 0",
+                5,
+                edit(replicas=0),
+                Expect(
+                    phase=Phase.STOPPED,
+                    active=GREEN,
+                    epoch=2,
+                    rollout_color=None,
+                    last=(RolloutResult.PROMOTED, REASON_STOPPED_IN_WINDOW),
+                    events=("Stopped", "Promoted"),
+                ),
+            ),
+            Step(
+                "replicas 1: green starts, not Ready yet",
+                5,
+                edit(replicas=1),
+                Expect(phase=Phase.DEGRADED, active=GREEN, epoch=2, events=("Started",)),
+            ),
+            Step("green Ready", 3, ready(GREEN), Expect(phase=Phase.HEALTHY, active=GREEN, epoch=2)),
+        ],
+    ),
+    Scenario(
+        "a lagging node clock does not shorten the bake",
+        [
+            *FIRST_ROLLOUT,
+            GREEN_STARTS,
+            Step(
+                "green Ready, its node clock 120 s behind",
+                5,
+                ready_with_node_clock(GREEN, -120),
+                Expect(phase=Phase.BAKING, active=BLUE, epoch=1, events=(), requeue=30),
+            ),
+            Step("29 s: still baking", 29, expect=Expect(phase=Phase.BAKING, active=BLUE, requeue=1)),
+            Step("30 s: promoted", 1, expect=Expect(phase=Phase.VERIFYING, active=GREEN, epoch=2)),
+        ],
+    ),
+    Scenario(
+        "an operator restart mid-bake restarts the bake from its first observation",
+        [
+            *FIRST_ROLLOUT,
+            GREEN_STARTS,
+            GREEN_READY,
+            Step("20 s into the bake", 20, expect=Expect(phase=Phase.BAKING, requeue=10)),
+            Step(
+                "a new operator process: no memory of the observation",
+                5,
+                restart_operator,
+                Expect(phase=Phase.BAKING, active=BLUE, requeue=30),
+            ),
+            Step("the first bake end passes", 10, expect=Expect(phase=Phase.BAKING, active=BLUE, requeue=20)),
+            Step("30 s after the restart: promoted", 20, expect=Expect(active=GREEN, epoch=2)),
         ],
     ),
     Scenario(
@@ -944,3 +1082,40 @@ def test_now_must_be_timezone_aware() -> None:
     bot = Bot()
     with pytest.raises(ValueError, match="timezone-aware"):
         plan(bot.spec, bot.status, bot.observed(), bot.now.replace(tzinfo=None))
+
+
+def _run(bot: Bot, steps: list[Step]) -> None:
+    for step in steps:
+        bot.now += timedelta(seconds=step.seconds)
+        if step.change is not None:
+            step.change(bot)
+        bot.step()
+
+
+@pytest.mark.parametrize("role", list(ServiceRole))
+def test_a_hand_edited_service_selector_is_written_again(role: ServiceRole) -> None:
+    bot = Bot()
+    _run(bot, [*FIRST_ROLLOUT, GREEN_STARTS])
+    observed = bot.observed()
+    color = observed.services[role].color
+    services = {**observed.services, role: ServiceFacts(color=color, drifted=True)}
+    result = plan(bot.spec, bot.status, dc_replace(observed, services=services), bot.now)
+    assert [describe(a) for a in non_events(result)] == [
+        ("service", role.value, color.value if color else None)
+    ]
+    assert result.status == bot.status and events(result) == []
+
+
+def test_a_refused_child_write_shows_as_degraded_with_the_api_message() -> None:
+    bot = Bot()
+    _run(bot, [*FIRST_ROLLOUT, GREEN_STARTS])
+    message = 'Deployment.apps "bot-green" is invalid: spec.template.spec.affinity: Unsupported value'
+    refused = dc_replace(bot.observed(), child_rejected=message)
+    result = plan(bot.spec, bot.status, refused, bot.now)
+    degraded = next(c for c in result.status.conditions if c.type == "Degraded")
+    assert (degraded.status, degraded.reason, degraded.message) == ("True", "ChildRejected", message)
+    assert result.status.message is not None and message in result.status.message
+    assert result.status.phase == Phase.PROGRESSING and result.status.epoch == 1
+    # Once the writes succeed again (no rejection remembered), the condition clears.
+    cleared = plan(bot.spec, result.status, bot.observed(), bot.now)
+    assert next(c for c in cleared.status.conditions if c.type == "Degraded").reason == "AsExpected"

@@ -29,6 +29,7 @@ class Phase(StrEnum):
     HEALTHY = "Healthy"  # active color serves the desired revision and is Ready
     DEGRADED = "Degraded"  # the desired revision failed, or the active color is not Ready
     PAUSED = "Paused"  # spec.paused: no rollout progress
+    STOPPED = "Stopped"  # spec.replicas 0: no pod runs, nobody trades, no rollout progress or promotion
 
 
 class RolloutResult(StrEnum):

@@ -43,6 +43,13 @@ CONDITION_ID_RE = r"^0x[0-9a-fA-F]{64}$"
 IMAGE_CHARS_RE = r"^[^\s]+$"
 IMAGE_REFERENCE_RE = r"^.+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
 LABEL_VALUE_RE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A qualified name (label, annotation, nodeSelector and toleration keys), as the API validates it:
+# an optional DNS-1123 subdomain prefix and '/', then a name of at most 63 characters.
+QUALIFIED_NAME_RE = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+MAX_QUALIFIED_NAME = 253 + 1 + 63
 
 # Labels the operator sets on every pod; a user value would break Service selectors and bookkeeping.
 RESERVED_LABELS = (
@@ -372,9 +379,17 @@ class ResourceRequirements(CrdModel):
 class Toleration(CrdModel):
     """A Pod toleration, as in a Pod's ``tolerations``."""
 
-    key: str | None = Field(
-        default=None, max_length=317, description="Taint key; empty with Exists matches all."
-    )
+    key: Annotated[
+        str | None,
+        Field(max_length=MAX_QUALIFIED_NAME),
+        Checked(
+            Rule(
+                cel=f"self == '' || (self.lastIndexOf('/') <= 253 && {cel_matches(QUALIFIED_NAME_RE)})",
+                message="tolerations[].key must be a qualified name like example.com/my-key (no spaces)",
+                check=lambda v: not v or qualified_name_ok(v),
+            )
+        ),
+    ] = Field(default=None, description="Taint key (a qualified name); empty with Exists matches all.")
     operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists or Equal.")
     value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
@@ -384,6 +399,38 @@ class Toleration(CrdModel):
         default=None,
         alias="tolerationSeconds",
         description="For NoExecute: seconds the pod stays bound after the taint appears.",
+    )
+
+
+def qualified_name_ok(key: str) -> bool:
+    """True when ``key`` is a Kubernetes qualified name (prefix at most 253 characters, name at most 63)."""
+    prefix, _, _ = key.rpartition("/")
+    return (
+        len(key) <= MAX_QUALIFIED_NAME
+        and len(prefix) <= 253
+        and re.fullmatch(QUALIFIED_NAME_RE, key) is not None
+    )
+
+
+def qualified_keys(what: str) -> Rule:
+    """Rule: every key of a map is a qualified name; ``what`` names the map in the message."""
+    return Rule(
+        cel=f"self.all(k, k.size() <= {MAX_QUALIFIED_NAME} && k.lastIndexOf('/') <= 253 && "
+        f"{cel_matches(QUALIFIED_NAME_RE, 'k')})",
+        message=f"{what} keys must be qualified names like example.com/my-key or my-key: an optional DNS "
+        "subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
+        "letter or digit (no spaces)",
+        check=lambda m: all(qualified_name_ok(k) for k in m),
+    )
+
+
+def label_values(what: str) -> Rule:
+    """Rule: every value of a map is a valid label value; ``what`` names the map in the message."""
+    return Rule(
+        cel=f"self.all(k, {cel_matches(LABEL_VALUE_RE, 'self[k]')})",
+        message=f"{what} values must be at most 63 letters, digits, '-', '_' or '.', starting and ending "
+        "with a letter or digit",
+        check=_label_values_valid,
     )
 
 
@@ -407,12 +454,8 @@ LabelMap = Annotated[
             + ", ".join(RESERVED_LABELS),
             check=_labels_unreserved,
         ),
-        Rule(
-            cel=f"self.all(k, {cel_matches(LABEL_VALUE_RE, 'self[k]')})",
-            message="podTemplate.labels values must be at most 63 letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit",
-            check=_label_values_valid,
-        ),
+        qualified_keys("podTemplate.labels"),
+        label_values("podTemplate.labels"),
     ),
 ]
 
@@ -425,8 +468,14 @@ class PodTemplateSpec(CrdModel):
         description="CPU and memory requests and limits of the bot container.",
     )
     node_selector: Annotated[
-        dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=MAX_MAP_ENTRIES)
-    ] = Field(default_factory=dict, alias="nodeSelector", description="Node labels the pods must match.")
+        dict[str, Annotated[str, Field(max_length=63)]],
+        Field(max_length=MAX_MAP_ENTRIES),
+        Checked(qualified_keys("podTemplate.nodeSelector"), label_values("podTemplate.nodeSelector")),
+    ] = Field(
+        default_factory=dict,
+        alias="nodeSelector",
+        description="Node labels the pods must match: qualified-name keys, label values.",
+    )
     tolerations: Annotated[tuple[Toleration, ...], Field(max_length=32)] = Field(
         default=(), description="Taints the pods tolerate."
     )
@@ -441,17 +490,31 @@ class PodTemplateSpec(CrdModel):
         ),
     ] = Field(default_factory=dict, description="Pod affinity, as in a Pod's spec.affinity.")
     annotations: Annotated[
-        dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=MAX_MAP_ENTRIES)
-    ] = Field(default_factory=dict, description="Extra annotations on the pods.")
+        dict[str, Annotated[str, Field(max_length=4096)]],
+        Field(max_length=MAX_MAP_ENTRIES),
+        Checked(qualified_keys("podTemplate.annotations")),
+    ] = Field(default_factory=dict, description="Extra annotations on the pods (qualified-name keys).")
     labels: LabelMap = Field(
         default_factory=dict,
         description="Extra labels on the pods; the operator's own labels (ploy.dev/*, app.kubernetes.io/*) "
         "are reserved.",
     )
-    service_account_name: Annotated[str | None, Field(max_length=253)] = Field(
+    service_account_name: Annotated[
+        str | None,
+        Field(max_length=253),
+        Checked(
+            Rule(
+                cel=cel_matches(DNS_SUBDOMAIN_RE),
+                message="podTemplate.serviceAccountName must be a ServiceAccount name: lowercase letters, "
+                "digits, '-' and '.', starting and ending with a letter or digit (no spaces)",
+                check=lambda v: v is None or re.fullmatch(DNS_SUBDOMAIN_RE, v) is not None,
+            )
+        ),
+    ] = Field(
         default=None,
         alias="serviceAccountName",
-        description="ServiceAccount of the pods; it needs get/watch on its TradingBot.",
+        description="ServiceAccount of the pods (a DNS subdomain name); it needs get/watch on its "
+        "TradingBot.",
     )
 
 
@@ -487,7 +550,9 @@ class TradingBotSpec(CrdModel):
         ge=0,
         le=MAX_REPLICAS,
         description=f"Pods per color (0..{MAX_REPLICAS}). A trading bot is a singleton: two pods of the "
-        "active color would both trade. 0 stops the bot. Not part of the revision: scaled in place.",
+        "active color would both trade. 0 stops the bot: phase Stopped, every color scaled to 0 so nobody "
+        "trades, activeColor and epoch kept, no rollout progresses and nothing is promoted (a color is "
+        "promoted only with at least one Ready pod). Not part of the revision: scaled in place.",
     )
     paused: StrictBool = Field(
         default=False,

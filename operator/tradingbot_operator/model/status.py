@@ -48,7 +48,10 @@ class RolloutProgress(CrdModel):
     generation: int = Field(ge=0, description="metadata.generation that asked for this revision.")
     started_at: datetime = Field(alias="startedAt", description="When the rollout started.")
     paused_seconds: int = Field(
-        default=0, ge=0, alias="pausedSeconds", description="Seconds spent paused; they extend the deadline."
+        default=0,
+        ge=0,
+        alias="pausedSeconds",
+        description="Seconds spent paused or stopped (replicas 0); they extend the deadline.",
     )
     migrated_at: datetime | None = Field(
         default=None,
@@ -153,6 +156,11 @@ class TradingBotStatus(CrdModel):
     standby: Standby | None = Field(default=None, description="The warm previous color after a promotion.")
     paused_at: datetime | None = Field(
         default=None, alias="pausedAt", description="Since when spec.paused has been seen true."
+    )
+    stopped_at: datetime | None = Field(
+        default=None,
+        alias="stoppedAt",
+        description="Since when spec.replicas has been seen 0 (Stopped: no pod runs, nobody trades).",
     )
     handled_actions: HandledActions = Field(
         default_factory=HandledActions,
