@@ -86,6 +86,10 @@ def _second_revision(phase: str) -> JSON:
     spec: JSON = {"image": IMAGE_2}
     if phase == "Migrating":
         spec["rollout"] = {**ROLLOUT, "migration": {"enabled": True, "args": ["migrate"]}}
+    if phase == "Progressing":
+        # Progressing must last long enough for a poll to see it on a loaded machine: green's pod
+        # becomes Ready 5 s after it starts.
+        spec["podTemplate"] = {"annotations": {"ploy.dev/ready-after": "5s"}}
     if phase == "RollingBack":
         # Verifying must last long enough for a poll to see it on a loaded machine: green fails 5 s
         # after its promotion (bake 3 s + 5 s), well inside a 20 s post-promotion window.
