@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import itertools
 import json
 import random
 import tempfile
@@ -38,12 +39,15 @@ async def bench(
     started = time.monotonic()
     try:
         dsn = await migrated_database(server.dsn, f"chaos_{uuid.uuid4().hex[:12]}")
-        counter = iter(range(sequences))
+        # Seeds are handed out until ``sequences`` sequences completed: a sequence the harness itself
+        # could not finish (a timeout on a loaded machine) is counted apart and replaced.
+        counter = itertools.count()
         pg_lock = asyncio.Lock()
 
         async def lane() -> None:
             async with FenceChaos(server, dsn, cluster.kubeconfig, api, "chaos", pg_lock=pg_lock) as chaos:
-                for n in counter:
+                while len(outcomes) < sequences:
+                    n = next(counter)
                     try:
                         outcomes.append(await chaos.run(seed + n, steps=steps))
                     except Exception as exc:  # the harness failed (not the fence): count it, go on
