@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
 import pytest
-import yaml
 
+from tests.bot.service.role_cluster import NAME, create_tradingbot, kubectl, set_status
 from tests.bot.service.support import (
     Bot,
     BotFactory,
@@ -29,49 +27,6 @@ from tradingbot.role.controller import RoleState
 from tradingbot.role.tradingbot_watch import api_client, watch_tradingbot
 
 pytestmark = [pytest.mark.cluster, pytest.mark.db]
-
-CRD = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "tradingbots.ploy.dev.yaml"
-NAME = "arb"
-
-
-def _tradingbot(namespace: str) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "ploy.dev/v1alpha1",
-            "kind": "TradingBot",
-            "metadata": {"name": NAME, "namespace": namespace},
-            "spec": {
-                "image": "registry.example/ploy-bot:0.1.0",
-                "trading": {
-                    "mode": "paper",
-                    "markets": [{"conditionId": "0x" + "ab" * 32, "tokens": ["1001", "1002"]}],
-                    "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "10"},
-                    "risk": {"maxExposureUsd": "100000", "maxDailyLossUsd": "100"},
-                },
-                "database": {"secretRef": {"name": "bot-db"}},
-            },
-        }
-    )
-
-
-def _kubectl(cluster: ClusterHandle, *args: str, input: str | None = None) -> None:
-    done = cluster.kubectl(*args, input=input, check=False)
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-
-
-def _set_status(cluster: ClusterHandle, namespace: str, color: str, epoch: int) -> None:
-    patch = json.dumps({"status": {"activeColor": color, "epoch": epoch}})
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "tradingbots.ploy.dev",
-        NAME,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        patch,
-    )
 
 
 async def _eventually(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
@@ -89,9 +44,7 @@ def _epoch_calls(exchange: CountingExchange, epoch: int) -> int:
 async def test_each_color_follows_its_tradingbot_status(
     cluster: ClusterHandle, namespace: str, pool: asyncpg.Pool, bots: BotFactory
 ) -> None:
-    _kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.wait_crd_established("tradingbots.ploy.dev")
-    _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
+    create_tradingbot(cluster, namespace)
 
     feed = arbitrage_feed(size="100000000")
     exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
@@ -109,13 +62,13 @@ async def test_each_color_follows_its_tradingbot_status(
         await asyncio.sleep(1.0)
         assert blue.role.state is RoleState.PASSIVE and green.role.state is RoleState.PASSIVE
 
-        _set_status(cluster, namespace, "blue", 1)
+        set_status(cluster, namespace, "blue", 1)
         await _eventually(lambda: blue.role.state is RoleState.ACTIVE, "blue active")
         assert green.role.state is RoleState.PASSIVE and green.role.epoch == 1
         await settle(blue)
         assert _epoch_calls(exchange, 1) > 0
 
-        _set_status(cluster, namespace, "green", 2)
+        set_status(cluster, namespace, "green", 2)
         await _eventually(lambda: green.role.state is RoleState.ACTIVE, "green active")
         await _eventually(lambda: blue.trader.epoch is None, "blue stops trading")
         await settle(blue)
@@ -129,14 +82,14 @@ async def test_each_color_follows_its_tradingbot_status(
 
         first_token = green.role.token
         assert first_token is not None and first_token.key.uid != key.uid
-        _kubectl(cluster, "-n", namespace, "delete", "tradingbots.ploy.dev", NAME)
+        kubectl(cluster, "-n", namespace, "delete", "tradingbots.ploy.dev", NAME)
         await _eventually(lambda: green.role.state is RoleState.PASSIVE, "green passive after delete")
         assert green.trader.epoch is None
 
         # Recreated under the same name, its epochs restart at 1, below the old object's 2: it still
         # trades (the fence is keyed by UID), and the old object's row is retired.
-        _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
-        _set_status(cluster, namespace, "blue", 1)
+        create_tradingbot(cluster, namespace)
+        set_status(cluster, namespace, "blue", 1)
         await _eventually(lambda: blue.role.state is RoleState.ACTIVE, "blue active on the new object")
         token = blue.role.token
         assert token is not None and token.key.uid != first_token.key.uid and token.token > first_token.token

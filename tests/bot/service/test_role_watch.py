@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.bot.service.role_cluster import NAME, create_tradingbot, kubectl, set_status
 from tests.support.cluster import ClusterHandle
 from tradingbot.health import CheckResult, role_check, timed
 from tradingbot.ledger.fence import FenceKey
@@ -29,57 +29,7 @@ from tradingbot.role.tradingbot_watch import WatchTimings, api_client, watch_tra
 
 pytestmark = pytest.mark.cluster
 
-CRD = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "tradingbots.ploy.dev.yaml"
-NAME = "arb"
 FAST = WatchTimings(watch_s=2, read_s=3.0, request_s=2.0)
-
-
-def _tradingbot(namespace: str) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "ploy.dev/v1alpha1",
-            "kind": "TradingBot",
-            "metadata": {"name": NAME, "namespace": namespace},
-            "spec": {
-                "image": "registry.example/ploy-bot:0.1.0",
-                "trading": {
-                    "mode": "paper",
-                    "markets": [{"conditionId": "0x" + "ab" * 32, "tokens": ["1001", "1002"]}],
-                    "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "10"},
-                    "risk": {"maxExposureUsd": "100000", "maxDailyLossUsd": "100"},
-                },
-                "database": {"secretRef": {"name": "bot-db"}},
-            },
-        }
-    )
-
-
-def _kubectl(cluster: ClusterHandle, *args: str, input: str | None = None) -> str:
-    done = cluster.kubectl(*args, input=input, check=False)
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-    return done.stdout
-
-
-def _create_tradingbot(cluster: ClusterHandle, namespace: str) -> None:
-    _kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.wait_crd_established("tradingbots.ploy.dev")
-    _kubectl(cluster, "apply", "-f", "-", input=_tradingbot(namespace))
-
-
-def _set_status(cluster: ClusterHandle, namespace: str, color: str, epoch: int) -> None:
-    patch = json.dumps({"status": {"activeColor": color, "epoch": epoch}})
-    _kubectl(
-        cluster,
-        "-n",
-        namespace,
-        "patch",
-        "tradingbots.ploy.dev",
-        NAME,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        patch,
-    )
 
 
 def _kubeconfig_with(
@@ -142,10 +92,10 @@ async def _watching(
 async def test_a_pod_that_may_not_read_its_tradingbot_is_not_ready_until_it_may(
     cluster: ClusterHandle, namespace: str, tmp_path: Path
 ) -> None:
-    _create_tradingbot(cluster, namespace)
-    _set_status(cluster, namespace, "blue", 1)
-    _kubectl(cluster, "-n", namespace, "create", "serviceaccount", "bot")
-    token = _kubectl(cluster, "-n", namespace, "create", "token", "bot", "--duration=10m").strip()
+    create_tradingbot(cluster, namespace)
+    set_status(cluster, namespace, "blue", 1)
+    kubectl(cluster, "-n", namespace, "create", "serviceaccount", "bot")
+    token = kubectl(cluster, "-n", namespace, "create", "token", "bot", "--duration=10m").strip()
     kubeconfig = _kubeconfig_with(cluster, tmp_path / "bot.kubeconfig", token=token)
     knowledge, observed = RoleKnowledge(), Observed()
     async with _watching(kubeconfig, namespace, knowledge, observed) as task:
@@ -156,7 +106,7 @@ async def test_a_pod_that_may_not_read_its_tradingbot_is_not_ready_until_it_may(
         assert observed.calls == [] and not task.done()
 
         # Exactly the rights the bot needs (get/list/watch on its own TradingBot): it recovers.
-        _kubectl(
+        kubectl(
             cluster,
             "-n",
             namespace,
@@ -167,7 +117,7 @@ async def test_a_pod_that_may_not_read_its_tradingbot_is_not_ready_until_it_may(
             "--resource=tradingbots.ploy.dev",
             f"--resource-name={NAME}",
         )
-        _kubectl(
+        kubectl(
             cluster,
             "-n",
             namespace,
@@ -235,8 +185,8 @@ async def test_a_frozen_watch_is_abandoned_and_a_fresh_list_learns_the_change(
     cluster: ClusterHandle, namespace: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="tradingbot.role.tradingbot_watch")
-    _create_tradingbot(cluster, namespace)
-    _set_status(cluster, namespace, "blue", 1)
+    create_tradingbot(cluster, namespace)
+    set_status(cluster, namespace, "blue", 1)
     api_host, api_port = cluster.server.removeprefix("https://").rsplit(":", 1)
     proxy = FreezingProxy(api_host, int(api_port))
     await proxy.start()
@@ -249,7 +199,7 @@ async def test_a_frozen_watch_is_abandoned_and_a_fresh_list_learns_the_change(
             await asyncio.sleep(0.5)  # the watch request is open on the proxied connection
             connections = proxy.connections
             proxy.freeze()
-            _set_status(cluster, namespace, "green", 2)
+            set_status(cluster, namespace, "green", 2)
             frozen_at = time.monotonic()
             # FAST.read_s (3 s) for the frozen request, then a list on a new connection.
             await _eventually(lambda: observed.last == (False, 2), "the change made while frozen", 15.0)
