@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs from Debian what the real node (LocalCluster(real_node=True), the `node` test tier) and
-# scripts/build-images.sh need: containerd, runc, the CNI plugins, buildah, debootstrap, iptables and
-# conntrack. Skipped when every command is already there (~0 s); one apt-get otherwise (~15 s).
+# scripts/build-images.sh need: containerd, runc, the CNI plugins, buildah, debootstrap, iptables,
+# conntrack and nft (to drop the empty iptables-nft tables kubelet leaves). Skipped when every command is already there (~0 s); one apt-get otherwise (~15 s).
 set -euo pipefail
 missing=()
 for pair in containerd:containerd runc:runc buildah:buildah debootstrap:debootstrap iptables:iptables \
-            conntrack:conntrack; do
+            conntrack:conntrack nft:nftables; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 \
     || missing+=("${pair#*:}")
 done

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from tradingbot_operator.localcluster import machine
+from tradingbot_operator.localcluster import node as realnode
 from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki
 
 FAKE_NODE_NAME = "kwok-node-0"
@@ -81,6 +83,10 @@ class LocalCluster:
     ServiceAccount exists and the fake node is Ready (``timeout`` seconds in all). ``kubeconfig``
     then points at an admin (``system:masters``) client-certificate kubeconfig.
     Raises :class:`ClusterError` when a binary is missing or a component fails.
+
+    ``real_node=True`` adds a real node (:mod:`.node`: containerd, CNI bridge, kubelet, kube-proxy)
+    running the images listed in ``images`` (scripts/build-images.sh's index; default
+    ``<cache>/images/index.json``); needs root. :meth:`stop` tears it down completely.
     """
 
     workdir: Path
@@ -90,6 +96,14 @@ class LocalCluster:
     log: Callable[[str], None] = field(default=lambda _msg: None)
     _procs: list[_Proc] = field(default_factory=list)
     apiserver_port: int = 0
+    real_node: bool = False
+    images: Path | None = None
+
+    @property
+    def node(self) -> realnode.RealNode:
+        """The real node's files (meaningful with ``real_node=True``)."""
+        pki = self.workdir / "pki"
+        return realnode.RealNode(self.workdir / "node", self.kubeconfig, pki / "ca.crt")
 
     @property
     def kubeconfig(self) -> Path:
@@ -188,6 +202,13 @@ class LocalCluster:
             self._create_fake_node()
             self._wait(self._node_ready, deadline, f"node {FAKE_NODE_NAME} Ready")
             self._wait(self._default_sa_exists, deadline, "default ServiceAccount")
+            if self.real_node:
+                images = self.images or cache_dir() / "images" / "index.json"
+                try:
+                    realnode.start(self.node, images, self, deadline, self.detach)
+                except realnode.NodeError as exc:
+                    raise ClusterError(str(exc)) from exc
+                self.log(f"real node {realnode.NODE_NAME} Ready")
             self._save_state()
             self.log("control plane ready")
         except BaseException:
@@ -208,6 +229,7 @@ class LocalCluster:
                     os.killpg(proc.popen.pid, signal.SIGKILL)
                 proc.popen.wait(timeout=10)
         self._procs.clear()
+        machine.teardown(self.workdir / "node")
         (self.workdir / _STATE_FILE).unlink(missing_ok=True)
 
     @staticmethod
@@ -228,6 +250,7 @@ class LocalCluster:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+        machine.teardown(workdir / "node")
         state_path.unlink(missing_ok=True)
         return True
 
@@ -240,10 +263,24 @@ class LocalCluster:
     # -- internals -------------------------------------------------------------------------------
 
     def _apiserver_args(self, pki: PkiFiles, etcd_port: int) -> list[str]:
-        return [
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        # With a real node, pods reach the API through the kubernetes Service (kube-proxy DNAT to
+        # the bridge address), and the API server reaches kubelet (logs, exec) on its InternalIP.
+        node_flags = [
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={realnode.NODE_IP}",
+            "--endpoint-reconciler-type=lease",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki.admin_cert}",
+            f"--kubelet-client-key={pki.admin_key}",
+        ]
+        local_flags = [
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+        ]
+        return [
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            *(node_flags if self.real_node else local_flags),
             f"--secure-port={self.apiserver_port}",
             f"--tls-cert-file={pki.serving_cert}",
             f"--tls-private-key-file={pki.serving_key}",
@@ -257,7 +294,6 @@ class LocalCluster:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
-            "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir / 'apiserver-certs'}",
             "--v=1",
         ]
@@ -276,11 +312,29 @@ class LocalCluster:
             "--v=1",
         ]
 
-    def _spawn(self, name: str, args: Sequence[str]) -> None:
+    def spawn(self, name: str, args: Sequence[str], executable: Path | None = None) -> int:
+        """Start a component (``executable``, default the binary ``name`` in ``bin_dir``) logging to
+        ``<workdir>/<name>.log``; it is stopped with the cluster. Returns its pid."""
+        self._spawn(name, args, executable)
+        return self._procs[-1].popen.pid
+
+    def wait_until(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        """Poll ``ready`` every 0.25 s until it is true; ClusterError after ``deadline`` (monotonic
+        seconds) or when a component exits."""
+        self._wait(ready, deadline, what)
+
+    def node_ready(self, name: str) -> bool:
+        """Whether node ``name`` reports Ready=True."""
+        node = self._get_json(f"/api/v1/nodes/{name}")
+        status = node.get("status")
+        conditions = status.get("conditions", []) if isinstance(status, dict) else []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def _spawn(self, name: str, args: Sequence[str], executable: Path | None = None) -> None:
         log_path = self.workdir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
-            [str(self.binary(name)), *args],
+            [str(executable or self.binary(name)), *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -366,10 +420,7 @@ class LocalCluster:
         )
 
     def _node_ready(self) -> bool:
-        node = self._get_json(f"/api/v1/nodes/{FAKE_NODE_NAME}")
-        status = node.get("status")
-        conditions = status.get("conditions", []) if isinstance(status, dict) else []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        return self.node_ready(FAKE_NODE_NAME)
 
     def _default_sa_exists(self) -> bool:
         return self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200

@@ -1,0 +1,299 @@
+"""What a real node changes on the machine, recorded before it starts and undone after it stops:
+network namespaces, iptables/ip6tables chains (KUBE-*, CNI-*), the pod bridge, pod cgroups, mounts
+under the node's directory, and the kernel sysctls kubelet, kube-proxy and the CNI bridge set.
+
+:func:`record` writes ``<workdir>/node-state.json``; :func:`teardown` works from it alone, so it can
+clean up after a clean stop, a failed start or a crashed owner (:func:`claim_owner` finds the latter
+through the machine-wide :data:`OWNER_FILE`). Linux only; needs root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+OWNER_FILE = Path("/run/ploy-real-node.json")
+# Kernel settings kubelet (protectKernelDefaults=false), kube-proxy and the CNI bridge may change.
+SYSCTLS = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/bridge/bridge-nf-call-ip6tables",
+    "net/netfilter/nf_conntrack_max",
+    "net/netfilter/nf_conntrack_tcp_timeout_established",
+    "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
+)
+_CHAIN_PREFIXES = ("KUBE-", "CNI-")
+_TABLES = ("filter", "nat", "mangle")
+_NETNS_DIR = Path("/run/netns")
+# containerd 1.6 puts its shims' sockets here whatever its state dir; a killed shim leaves its own.
+_SHIM_SOCKETS = Path("/run/containerd/s")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_CGROUP_NAMES = ("kubepods",)
+_RUN_CMD_TIMEOUT = 30.0
+
+
+class OwnedElsewhere(RuntimeError):
+    """Raised by :func:`claim_owner` when a live process already owns a real node on this machine."""
+
+
+def run(
+    *argv: str, check: bool = False, timeout: float = _RUN_CMD_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run a host command (output captured); never raises for a missing binary or a timeout unless
+    ``check`` (then CalledProcessError, FileNotFoundError or TimeoutExpired)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        if check:
+            raise
+        return subprocess.CompletedProcess(argv, 127, "", "")
+
+
+def _read_sysctls() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name in SYSCTLS:
+        with contextlib.suppress(OSError):
+            values[name] = (Path("/proc/sys") / name).read_text().strip()
+    return values
+
+
+def _chains() -> list[list[str]]:
+    """Every ``[command, table, chain]`` whose name starts with KUBE- or CNI-, in iptables and ip6tables."""
+    found: list[list[str]] = []
+    for cmd in ("iptables", "ip6tables"):
+        for table in _TABLES:
+            out = run(f"{cmd}-save", "-t", table).stdout
+            for line in out.splitlines():
+                if line.startswith(":") and line[1:].startswith(_CHAIN_PREFIXES):
+                    found.append([cmd, table, line[1:].split()[0]])
+    return found
+
+
+def _listdir(path: Path) -> list[str] | None:
+    return sorted(os.listdir(path)) if path.is_dir() else None
+
+
+def _tables() -> list[list[str]]:
+    """``[command, table]`` of every filter/nat/mangle table that exists. ``iptables-save -t T`` prints
+    a table's built-in chains even when it does not exist, so ask nft (iptables-nft) or read the
+    tables ``iptables-save`` lists (iptables-legacy)."""
+    family = {"ip": "iptables", "ip6": "ip6tables"}
+    nft = run("nft", "list", "tables")
+    if nft.returncode == 0:
+        return [
+            [family[f], t]
+            for _, f, t in (line.split() for line in nft.stdout.splitlines() if line.count(" ") == 2)
+            if f in family and t in _TABLES
+        ]
+    return [
+        [cmd, line[1:]]
+        for cmd in ("iptables", "ip6tables")
+        for line in run(f"{cmd}-save").stdout.splitlines()
+        if line.startswith("*") and line[1:] in _TABLES
+    ]
+
+
+def record(workdir: Path, bridge: str) -> None:
+    """Write the state file: current sysctls, iptables tables and KUBE-/CNI- chains, network
+    namespaces and containerd shim sockets, and the ``bridge`` the node is about to create."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "sysctls": _read_sysctls(),
+        "tables": _tables(),
+        "chains": _chains(),
+        "netns": _listdir(_NETNS_DIR),
+        "shim_sockets": _listdir(_SHIM_SOCKETS),
+        "bridge": bridge,
+    }
+    _state_path(workdir).write_text(json.dumps(state, indent=1))
+
+
+def _state_path(workdir: Path) -> Path:
+    return workdir / "node-state.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_owner(workdir: Path, pid: int) -> None:
+    """Take :data:`OWNER_FILE` for ``pid``; tear down a node whose owner died first. Raises
+    OwnedElsewhere when the owner of another node directory is alive."""
+    if OWNER_FILE.exists():
+        try:
+            owner = json.loads(OWNER_FILE.read_text())
+        except (OSError, ValueError):
+            owner = {}
+        if owner.get("pid") and _pid_alive(int(owner["pid"])) and Path(owner.get("workdir", "")) != workdir:
+            raise OwnedElsewhere(
+                f"a real node already runs (owner pid {owner['pid']}, {owner.get('workdir')})"
+            )
+        if owner.get("workdir"):
+            teardown(Path(owner["workdir"]))
+    OWNER_FILE.write_text(json.dumps({"pid": pid, "workdir": str(workdir)}))
+
+
+def set_owner(workdir: Path, pid: int) -> None:
+    """Record ``pid`` (a process that lives as long as the node, e.g. kubelet) as the node's owner."""
+    OWNER_FILE.write_text(json.dumps({"pid": pid, "workdir": str(workdir)}))
+
+
+# -- teardown ------------------------------------------------------------------------------------
+
+
+def teardown(workdir: Path) -> None:
+    """Undo everything a real node rooted at ``workdir`` did, whatever state it is in: kill what runs
+    in its pods' cgroups and its containerd shims, unmount what lies under ``workdir`` and the pods'
+    network namespaces, delete the KUBE-/CNI- iptables chains that did not exist before, the bridge,
+    the empty pod cgroups and containerd's root, and restore the recorded sysctls. Idempotent;
+    processes of the control plane (kubelet, kube-proxy, containerd) must already be stopped."""
+    state_file = _state_path(workdir)
+    if not state_file.exists():
+        _release_owner(workdir)
+        return
+    state = json.loads(state_file.read_text())
+    _kill_pod_processes(workdir)
+    _unmount_under(workdir)
+    _remove_new(_NETNS_DIR, state.get("netns"), unmount=True)
+    _remove_new(_SHIM_SOCKETS, state.get("shim_sockets"), unmount=False)
+    _delete_chains({tuple(c) for c in state.get("chains", [])})
+    _delete_new_empty_tables({tuple(t) for t in state.get("tables", [])})
+    if state.get("bridge"):
+        run("ip", "link", "del", str(state["bridge"]))
+    _remove_cgroups()
+    for name, value in state.get("sysctls", {}).items():
+        path = Path("/proc/sys") / name
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() != value:
+                path.write_text(value)
+    shutil.rmtree(workdir / "containerd", ignore_errors=True)
+    shutil.rmtree(workdir / "kubelet", ignore_errors=True)
+    state_file.unlink(missing_ok=True)
+    _release_owner(workdir)
+
+
+def _release_owner(workdir: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if Path(json.loads(OWNER_FILE.read_text()).get("workdir", "")) == workdir:
+            OWNER_FILE.unlink()
+
+
+def _kill_pod_processes(workdir: Path) -> None:
+    """SIGKILL every process in the pods' cgroups and every shim of this node's containerd."""
+    marker = str(workdir / "containerd").encode()
+    for _ in range(3):
+        pids: set[int] = set()
+        for name in _CGROUP_NAMES:
+            for procs in _CGROUP_ROOT.glob(f"*/{name}/**/cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(p) for p in procs.read_text().split())
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    cmd = (proc / "cmdline").read_bytes()
+                    if b"containerd-shim" in cmd and marker in cmd:
+                        pids.add(int(proc.name))
+        pids.discard(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+def _unmount_under(workdir: Path) -> None:
+    """Unmount every mount point below ``workdir`` (deepest first; lazily if busy)."""
+    prefix = str(workdir.resolve())
+    mounts: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                mounts.append(point)
+    for point in sorted(set(mounts), key=len, reverse=True):
+        if run("umount", point).returncode != 0:
+            run("umount", "-l", point)
+
+
+def _delete_chains(before: set[tuple[str, ...]]) -> None:
+    """Delete KUBE-*/CNI-* chains that were not there before, with the rules that jump to them."""
+    new = [c for c in _chains() if tuple(c) not in before]
+    targets: dict[tuple[str, str], set[str]] = {(cmd, table): set() for cmd, table, _ in new}
+    for cmd, table, chain in new:
+        targets[(cmd, table)].add(chain)
+    for (cmd, table), chains in targets.items():
+        save = run(f"{cmd}-save", "-t", table).stdout
+        for line in save.splitlines():
+            if not line.startswith("-A "):
+                continue
+            args = shlex.split(line)
+            owner = args[1]
+            if owner in chains:
+                continue  # flushed with its chain below
+            if any(a in chains for a in args[2:]):
+                run(cmd, "-t", table, "-D", owner, *args[2:])
+        for chain in chains:
+            run(cmd, "-t", table, "-F", chain)
+        for chain in chains:
+            run(cmd, "-t", table, "-X", chain)
+
+
+def _remove_cgroups() -> None:
+    for name in _CGROUP_NAMES:
+        for top in _CGROUP_ROOT.glob(f"*/{name}"):
+            dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+            for d in [*dirs, top]:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+
+
+def _remove_new(directory: Path, before: list[str] | None, unmount: bool) -> None:
+    """Remove the entries of ``directory`` not listed in ``before`` (unmounting each first when
+    ``unmount``: network namespaces are bind mounts), and ``directory`` itself and its empty parent
+    when they did not exist before (``before`` is None) and are empty now."""
+    if not directory.is_dir():
+        return
+    for name in sorted(set(os.listdir(directory)) - set(before or [])):
+        if unmount:
+            run("umount", "-l", str(directory / name))
+        with contextlib.suppress(OSError):
+            (directory / name).unlink()
+    if before is None:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+            if directory.parent != Path("/run"):
+                directory.parent.rmdir()
+
+
+def _delete_new_empty_tables(before: set[tuple[str, ...]]) -> None:
+    """kubelet and kube-proxy create the filter, nat and mangle tables; with iptables-nft an unused
+    table stays behind as an nftables table. Delete those that did not exist before and hold no rule."""
+    if "nf_tables" not in run("iptables", "-V").stdout:
+        return
+    for cmd, table in _tables():
+        if (cmd, table) in before:
+            continue
+        if any(line.startswith("-A ") for line in run(f"{cmd}-save", "-t", table).stdout.splitlines()):
+            continue
+        run("nft", "delete", "table", "ip" if cmd == "iptables" else "ip6", table)
