@@ -141,7 +141,7 @@ def up() -> None:
     )
 
     step(5, total, f"kubectl apply TradingBot {BOT_NS}/{BOT} 1.0.0 — first rollout on blue")
-    prepare_bot_namespace(cluster, BOT_NS)
+    prepare_bot_namespace(cluster, BOT_NS, BOT)
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot("registry.example/ploy-bot:1.0.0")))
     watch(cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 120)
 
