@@ -200,6 +200,15 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
         )  # fmt: skip
     assert rolled_back["activeColor"] == blue
     assert rolled_back["epoch"] == 3
+    assert rolled_back["lastRollout"]["reason"] == "ReadinessLost"
+    # kubelet's own record of why: the real probe got 503 from the bot's /health/ready.
+    events = json.loads(
+        release.kubectl(
+            "-n", release.bot_ns, "get", "events", "-o", "json",
+            f"--field-selector=involvedObject.name={green_pod['metadata']['name']},reason=Unhealthy",
+        ).stdout
+    )["items"]  # fmt: skip
+    assert any("Readiness probe failed" in e["message"] and "503" in e["message"] for e in events), events
     wait_for(lambda: release.selector_color() == blue, f"active Service back on {blue}", 15)
     blue_pod = wait_for(lambda: release.ready_pod(blue), f"the warm {blue} pod Ready", 30)
     wait_for(lambda: "trading enabled under epoch 3" in release.logs(blue_pod), "blue trading again", 60)

@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from tests.support.cluster import ClusterHandle
 from tradingbot_operator.localcluster import LocalCluster
@@ -101,6 +103,14 @@ def start_node_cluster(workdir: Path, bin_dir: Path, log: Callable[[str], None] 
         raise
 
 
+def unavailable(tier: str, message: str) -> NoReturn:
+    """Fail (``tier`` listed in ``PLOY_REQUIRE_TIERS``, as ``make test`` sets it) or skip the test."""
+    required = {t.strip() for t in os.environ.get("PLOY_REQUIRE_TIERS", "").split(",")}
+    if tier in required:
+        pytest.fail(f"{tier} tier required but unavailable: {message}")
+    pytest.skip(message)
+
+
 def wait_for(predicate: Any, what: str, timeout: float, interval: float = 0.5) -> Any:
     """Poll ``predicate()`` until it returns a truthy value (returned); AssertionError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -113,4 +123,12 @@ def wait_for(predicate: Any, what: str, timeout: float, interval: float = 0.5) -
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-__all__ = ["NODE_IP", "NODE_NAME", "NodeCluster", "NodeUnavailable", "start_node_cluster", "wait_for"]
+__all__ = [
+    "NODE_IP",
+    "NODE_NAME",
+    "NodeCluster",
+    "NodeUnavailable",
+    "start_node_cluster",
+    "unavailable",
+    "wait_for",
+]

@@ -107,18 +107,22 @@ def _tables() -> list[list[str]]:
     ]
 
 
-def record(workdir: Path, bridge: str) -> None:
-    """Write the state file: current sysctls, iptables tables and KUBE-/CNI- chains, network
-    namespaces and containerd shim sockets, and the ``bridge`` the node is about to create."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    state = {
+def snapshot() -> dict[str, object]:
+    """What a node may change, as it is now: sysctls, iptables tables and KUBE-/CNI- chains, network
+    namespaces and containerd shim sockets (JSON-serialisable)."""
+    return {
         "sysctls": _read_sysctls(),
         "tables": _tables(),
         "chains": _chains(),
         "netns": _listdir(_NETNS_DIR),
         "shim_sockets": _listdir(_SHIM_SOCKETS),
-        "bridge": bridge,
     }
+
+
+def record(workdir: Path, bridge: str) -> None:
+    """Write the state file: :func:`snapshot` and the ``bridge`` the node is about to create."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    state = {**snapshot(), "bridge": bridge}
     _state_path(workdir).write_text(json.dumps(state, indent=1))
 
 

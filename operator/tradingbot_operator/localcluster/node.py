@@ -216,9 +216,15 @@ syncFrequency: 10s
         return run("ctr", "--address", self.address, "-n", "k8s.io", *args, check=True, timeout=timeout)
 
     def import_images(self, archives: list[Path]) -> None:
-        """Import docker-archive tarballs (unpacked for overlayfs); up to 300 s each."""
+        """Import docker-archive tarballs (unpacked for overlayfs); up to 300 s each. Raises NodeError
+        naming the archive when ``ctr`` fails or times out."""
         for archive in archives:
-            self.ctr("images", "import", str(archive), timeout=300)
+            try:
+                self.ctr("images", "import", str(archive), timeout=300)
+            except subprocess.CalledProcessError as exc:
+                raise NodeError(f"importing {archive} failed: {exc.stderr.strip()}") from exc
+            except subprocess.TimeoutExpired as exc:
+                raise NodeError(f"importing {archive} took over 300 s") from exc
 
 
 # -- the node's processes, started and stopped by LocalCluster ----------------------------------
