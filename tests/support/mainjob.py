@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tests.support.cluster import ClusterHandle
-from tests.support.tradingbot import bot_rbac_manifests, bot_service_account, tradingbot_manifest
+from tests.support.tradingbot import SECRET_NAME, bot_rbac_manifests, bot_service_account, tradingbot_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_CHART = REPO / "charts" / "ploy-operator"
@@ -115,6 +115,7 @@ def demo_tradingbot(
     image: str,
     fault: str | None = None,
     rollout: dict[str, Any] | None = None,
+    secret: str = SECRET_NAME,
 ) -> dict[str, Any]:
     """The main job's TradingBot on the recorded market; ``fault`` sets kwok's failure-injection label.
     Its pods run as :func:`bot_service_account` (created by :func:`prepare_bot_namespace`)."""
@@ -126,6 +127,7 @@ def demo_tradingbot(
         tokens=TOKENS,
         labels={"ploy.dev/fault": fault} if fault else None,
         service_account=bot_service_account(name),
+        secret=secret,
         rollout=rollout
         or {
             "autoPromote": True,

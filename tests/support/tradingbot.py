@@ -20,8 +20,9 @@ def tradingbot_manifest(
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     service_account: str | None = None,
+    secret: str = SECRET_NAME,
 ) -> JSON:
-    """A paper-trading TradingBot on one market, its database URL from the Secret ``bot-db``/``url``;
+    """A paper-trading TradingBot on one market, its database URL from the Secret ``secret``/``url``;
     its pods run as ``service_account`` (see :func:`bot_rbac_manifests`) when given."""
     template: JSON = {"labels": labels or {}, "annotations": annotations or {}}
     if service_account:
@@ -40,7 +41,7 @@ def tradingbot_manifest(
                 "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"},
                 "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100", "killSwitch": False},
             },
-            "database": {"secretRef": {"name": SECRET_NAME, "key": "url"}},
+            "database": {"secretRef": {"name": secret, "key": "url"}},
             "rollout": rollout,
             "podTemplate": template,
         },
