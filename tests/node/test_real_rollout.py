@@ -177,7 +177,7 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
     assert pod["spec"]["nodeName"] == NODE_NAME
     # The pod's own ServiceAccount may watch its TradingBot: it learns it is active and trades.
     wait_for(lambda: "trading enabled under epoch 1" in release.logs(pod), "blue trading under epoch 1", 60)
-    assert "403" not in release.logs(pod)
+    assert "(403)" not in release.logs(pod) and "Forbidden" not in release.logs(pod)
 
     next_tag = f"{release.tag}-next"
     release.cluster.tag(f"{release.repository}:{release.tag}", f"{release.repository}:{next_tag}")

@@ -42,7 +42,10 @@ _NETNS_DIR = Path("/run/netns")
 # containerd 1.6 puts its shims' sockets here whatever its state dir; a killed shim leaves its own.
 _SHIM_SOCKETS = Path("/run/containerd/s")
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
-_CGROUP_NAMES = ("kubepods",)
+# kubelet's cgroupRoot: the node's pods live below it (never in another kubelet's "kubepods"), so
+# teardown kills and removes exactly what this node started.
+CGROUP_PARENT = "ploy-node"
+_CGROUP_NAMES = (CGROUP_PARENT,)
 _RUN_CMD_TIMEOUT = 30.0
 
 
@@ -107,6 +110,20 @@ def _tables() -> list[list[str]]:
     ]
 
 
+def make_cgroup_parent() -> None:
+    """Create :data:`CGROUP_PARENT` in every cgroup v1 hierarchy (kubelet refuses a missing
+    cgroupRoot); cpuset gets its parent's CPUs and memory nodes, or no task could join it."""
+    for hierarchy in _CGROUP_ROOT.iterdir():
+        if not hierarchy.is_dir() or hierarchy.name == "unified":
+            continue
+        target = hierarchy / CGROUP_PARENT
+        with contextlib.suppress(FileExistsError):
+            target.mkdir()
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if (hierarchy / name).exists() and not (target / name).read_text().strip():
+                (target / name).write_text((hierarchy / name).read_text())
+
+
 def snapshot() -> dict[str, object]:
     """What a node may change, as it is now: sysctls, iptables tables and KUBE-/CNI- chains, network
     namespaces and containerd shim sockets (JSON-serialisable)."""
@@ -140,20 +157,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def reclaim_stale() -> dict[str, object] | None:
+    """Tear down a node whose owner (per :data:`OWNER_FILE`) is dead; returns the owner record of a
+    node whose owner lives (then nothing is touched), else None."""
+    if not OWNER_FILE.exists():
+        return None
+    try:
+        owner = json.loads(OWNER_FILE.read_text())
+    except (OSError, ValueError):
+        owner = {}
+    if owner.get("pid") and _pid_alive(int(owner["pid"])):
+        return dict(owner)
+    if owner.get("workdir"):
+        teardown(Path(owner["workdir"]))
+    OWNER_FILE.unlink(missing_ok=True)
+    return None
+
+
 def claim_owner(workdir: Path, pid: int) -> None:
-    """Take :data:`OWNER_FILE` for ``pid``; tear down a node whose owner died first. Raises
-    OwnedElsewhere when the owner of another node directory is alive."""
-    if OWNER_FILE.exists():
-        try:
-            owner = json.loads(OWNER_FILE.read_text())
-        except (OSError, ValueError):
-            owner = {}
-        if owner.get("pid") and _pid_alive(int(owner["pid"])) and Path(owner.get("workdir", "")) != workdir:
-            raise OwnedElsewhere(
-                f"a real node already runs (owner pid {owner['pid']}, {owner.get('workdir')})"
-            )
-        if owner.get("workdir"):
-            teardown(Path(owner["workdir"]))
+    """Take :data:`OWNER_FILE` for ``pid`` (after :func:`reclaim_stale`). Raises OwnedElsewhere when
+    a live process owns a real node (only one can run on a machine: one bridge, one pod CIDR)."""
+    owner = reclaim_stale()
+    if owner is not None:
+        raise OwnedElsewhere(f"a real node already runs (owner pid {owner['pid']}, {owner.get('workdir')})")
     OWNER_FILE.write_text(json.dumps({"pid": pid, "workdir": str(workdir)}))
 
 

@@ -78,6 +78,7 @@ class RealNode:
         if run("ip", "link", "show", BRIDGE).returncode == 0:
             raise NodeError(f"bridge {BRIDGE} already exists: another real node runs on this machine")
         machine.record(self.workdir, BRIDGE)
+        machine.make_cgroup_parent()
         run("ip", "link", "add", BRIDGE, "type", "bridge", check=True)
         run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE, check=True)
         run("ip", "link", "set", BRIDGE, "up", check=True)
@@ -144,6 +145,7 @@ readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 0
 cgroupDriver: cgroupfs
+cgroupRoot: /{machine.CGROUP_PARENT}
 failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://{self.socket}
@@ -225,6 +227,20 @@ syncFrequency: 10s
                 raise NodeError(f"importing {archive} failed: {exc.stderr.strip()}") from exc
             except subprocess.TimeoutExpired as exc:
                 raise NodeError(f"importing {archive} took over 300 s") from exc
+
+
+def apiserver_flags(client_cert: Path, client_key: Path) -> list[str]:
+    """kube-apiserver flags for a cluster with a real node: pods reach the API through the
+    ``kubernetes`` Service (kube-proxy DNAT to the bridge address, so the API server listens there
+    too), and the API server reaches kubelet (logs, exec) on its InternalIP with ``client_cert``."""
+    return [
+        "--bind-address=0.0.0.0",
+        f"--advertise-address={NODE_IP}",
+        "--endpoint-reconciler-type=lease",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={client_cert}",
+        f"--kubelet-client-key={client_key}",
+    ]
 
 
 # -- the node's processes, started and stopped by LocalCluster ----------------------------------
