@@ -2,9 +2,10 @@
 network namespaces, iptables/ip6tables chains (KUBE-*, CNI-*), the pod bridge, pod cgroups, mounts
 under the node's directory, and the kernel sysctls kubelet, kube-proxy and the CNI bridge set.
 
-:func:`record` writes ``<workdir>/node-state.json``; :func:`teardown` works from it alone, so it can
-clean up after a clean stop, a failed start or a crashed owner (:func:`claim_owner` finds the latter
-through the machine-wide :data:`OWNER_FILE`). Linux only; needs root.
+:func:`claim_owner` and :func:`record` write the machine-wide :data:`OWNER_FILE` (owner pid, node
+directory, what the machine looked like); :func:`teardown` works from it alone, so it cleans up after
+a clean stop, a failed start, or a crashed owner whose directory is gone (the next start reclaims
+it). Linux only; needs root.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 OWNER_FILE = Path("/run/ploy-real-node.json")
 # Kernel settings kubelet (protectKernelDefaults=false), kube-proxy and the CNI bridge may change.
@@ -137,14 +139,27 @@ def snapshot() -> dict[str, object]:
 
 
 def record(workdir: Path, bridge: str) -> None:
-    """Write the state file: :func:`snapshot` and the ``bridge`` the node is about to create."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    state = {**snapshot(), "bridge": bridge}
-    _state_path(workdir).write_text(json.dumps(state, indent=1))
+    """Add to :data:`OWNER_FILE` (claimed for ``workdir``) a :func:`snapshot` and the ``bridge`` the
+    node is about to create. Kept outside ``workdir``, so a crashed run whose directory was deleted
+    can still be undone."""
+    owner = _read_owner()
+    if Path(str(owner.get("workdir", ""))) != workdir:
+        raise OwnedElsewhere(f"{OWNER_FILE} does not name {workdir}")
+    _write_owner({**owner, "record": {**snapshot(), "bridge": bridge}})
 
 
-def _state_path(workdir: Path) -> Path:
-    return workdir / "node-state.json"
+def _read_owner() -> dict[str, Any]:
+    try:
+        owner: dict[str, Any] = json.loads(OWNER_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner
+
+
+def _write_owner(owner: dict[str, Any]) -> None:
+    tmp = OWNER_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(owner, indent=1))
+    tmp.replace(OWNER_FILE)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -162,10 +177,7 @@ def reclaim_stale() -> dict[str, object] | None:
     node whose owner lives (then nothing is touched), else None."""
     if not OWNER_FILE.exists():
         return None
-    try:
-        owner = json.loads(OWNER_FILE.read_text())
-    except (OSError, ValueError):
-        owner = {}
+    owner = _read_owner()
     if owner.get("pid") and _pid_alive(int(owner["pid"])):
         return dict(owner)
     if owner.get("workdir"):
@@ -180,12 +192,12 @@ def claim_owner(workdir: Path, pid: int) -> None:
     owner = reclaim_stale()
     if owner is not None:
         raise OwnedElsewhere(f"a real node already runs (owner pid {owner['pid']}, {owner.get('workdir')})")
-    OWNER_FILE.write_text(json.dumps({"pid": pid, "workdir": str(workdir)}))
+    _write_owner({"pid": pid, "workdir": str(workdir)})
 
 
 def set_owner(workdir: Path, pid: int) -> None:
     """Record ``pid`` (a process that lives as long as the node, e.g. kubelet) as the node's owner."""
-    OWNER_FILE.write_text(json.dumps({"pid": pid, "workdir": str(workdir)}))
+    _write_owner({**_read_owner(), "pid": pid, "workdir": str(workdir)})
 
 
 # -- teardown ------------------------------------------------------------------------------------
@@ -197,12 +209,17 @@ def teardown(workdir: Path) -> None:
     network namespaces, delete the KUBE-/CNI- iptables chains that did not exist before, the bridge,
     the empty pod cgroups and containerd's root, and restore the recorded sysctls. Idempotent;
     processes of the control plane (kubelet, kube-proxy, containerd) must already be stopped."""
-    state_file = _state_path(workdir)
-    if not state_file.exists():
-        _release_owner(workdir)
+    owner = _read_owner()
+    mine = Path(str(owner.get("workdir", ""))) == workdir
+    if not mine or "record" not in owner:
+        # Never prepared, or another node owns the machine: only this directory's shims and mounts.
+        _kill_pod_processes(workdir, pods=False)
+        _unmount_under(workdir)
+        if mine:
+            OWNER_FILE.unlink(missing_ok=True)
         return
-    state = json.loads(state_file.read_text())
-    _kill_pod_processes(workdir)
+    state: dict[str, Any] = owner["record"]
+    _kill_pod_processes(workdir, pods=True)
     _unmount_under(workdir)
     _remove_new(_NETNS_DIR, state.get("netns"), unmount=True)
     _remove_new(_SHIM_SOCKETS, state.get("shim_sockets"), unmount=False)
@@ -218,22 +235,16 @@ def teardown(workdir: Path) -> None:
                 path.write_text(value)
     shutil.rmtree(workdir / "containerd", ignore_errors=True)
     shutil.rmtree(workdir / "kubelet", ignore_errors=True)
-    state_file.unlink(missing_ok=True)
-    _release_owner(workdir)
+    OWNER_FILE.unlink(missing_ok=True)
 
 
-def _release_owner(workdir: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        if Path(json.loads(OWNER_FILE.read_text()).get("workdir", "")) == workdir:
-            OWNER_FILE.unlink()
-
-
-def _kill_pod_processes(workdir: Path) -> None:
-    """SIGKILL every process in the pods' cgroups and every shim of this node's containerd."""
+def _kill_pod_processes(workdir: Path, pods: bool) -> None:
+    """SIGKILL every shim of the containerd under ``workdir`` and, with ``pods``, every process in
+    the pods' cgroups (:data:`CGROUP_PARENT`)."""
     marker = str(workdir / "containerd").encode()
     for _ in range(3):
         pids: set[int] = set()
-        for name in _CGROUP_NAMES:
+        for name in _CGROUP_NAMES if pods else ():
             for procs in _CGROUP_ROOT.glob(f"*/{name}/**/cgroup.procs"):
                 with contextlib.suppress(OSError, ValueError):
                     pids.update(int(p) for p in procs.read_text().split())

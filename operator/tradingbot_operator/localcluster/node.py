@@ -4,9 +4,9 @@ images of scripts/build-images.sh imported into that containerd. Pods scheduled 
 :data:`NODE_NAME` run for real: real processes, real probes, real restarts.
 
 The node changes the machine (a bridge, iptables chains, mounts, cgroups, network namespaces and a
-few kernel sysctls), so :func:`teardown` undoes all of it from what :meth:`RealNode.prepare` recorded
-in ``<workdir>/node-state.json``, after a clean stop, a failed start, or a crash of the starting
-process (the next start finds the machine-wide owner file :data:`.machine.OWNER_FILE` and cleans up first).
+few kernel sysctls), so :func:`.machine.teardown` undoes all of it from what
+:meth:`RealNode.prepare` recorded in the machine-wide :data:`.machine.OWNER_FILE`, after a clean
+stop, a failed start, or a crash of the starting process (the next start cleans up first).
 Needs root, Linux and the packages of scripts/ensure-node-packages.sh.
 """
 
@@ -41,7 +41,7 @@ class NodeError(RuntimeError):
 @dataclass
 class RealNode:
     """One real node: ``workdir`` holds its containerd root/state/socket, the CNI config and IPAM
-    state, kubelet's root dir and the state file :func:`teardown` works from. ``kubeconfig`` and
+    state and kubelet's root dir. ``kubeconfig`` and
     ``ca_cert`` are the control plane's admin kubeconfig and CA (kubelet and kube-proxy use both)."""
 
     workdir: Path
@@ -61,8 +61,8 @@ class RealNode:
 
     def prepare(self, owner_pid: int) -> None:
         """Check the prerequisites, clean up a crashed earlier node, record what the node will change
-        (sysctls, iptables chains, network namespaces) in the state file, claim :data:`.machine.OWNER_FILE`
-        for ``owner_pid``, create the bridge and write the containerd, CNI and kubelet configs.
+        (sysctls, iptables chains, network namespaces) in :data:`.machine.OWNER_FILE` claimed for
+        ``owner_pid``, create the bridge and write the containerd, CNI and kubelet configs.
         Raises NodeError when not root, a package is missing or a live node already runs."""
         if os.geteuid() != 0:
             raise NodeError("the real node needs root (containerd, kubelet, iptables)")
