@@ -129,6 +129,12 @@ if [ ! -f "$BOT_TAR" ]; then
     -not -name 'ploy-pause-*' -not -name 'ploy-py-*' -delete
   "${B[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/ploy:' | grep -vx "$BOT_NAME" \
     | xargs -r "${B[@]}" rmi >/dev/null 2>&1 || true
+  # Each source change leaves ~200 MB of build-cache layers; past 4 GiB drop them all (the next build
+  # then redoes its dependency layer, ~30 s more).
+  if [ "$(du -sm "$BUILDAH_DIR" | cut -f1)" -gt 4096 ]; then
+    "${B[@]}" rmi --prune >/dev/null 2>&1 || true
+    log "pruned buildah's build cache"
+  fi
 else
   log "cached $BOT_NAME"
 fi
