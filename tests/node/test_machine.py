@@ -1,18 +1,19 @@
 """A real node that fails to start leaves the machine as it found it: no bridge, no owner file, no new
 iptables chain or network namespace, no mount under its directory, the sysctls unchanged.
 
-Runs before the session's node cluster exists (file order: test_machine < test_real_rollout), since
+Runs before the package's node cluster exists (file order: test_machine < test_real_rollout), since
 only one real node can run on a machine."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.realnode import NodeUnavailable, build_images, check_prerequisites, unavailable
+from tests.support.realnode import NodeUnavailable, build_images, check_prerequisites, unavailable, wait_for
 from tradingbot_operator.localcluster import ClusterError, LocalCluster, default_bin_dir, machine
 from tradingbot_operator.localcluster.node import BRIDGE
 
@@ -30,6 +31,14 @@ def _snapshot(workdir: Path) -> dict[str, object]:
     }
 
 
+def _claim(node_dir: Path) -> bool:
+    try:
+        machine.claim_owner(node_dir, os.getpid())
+    except machine.OwnedElsewhere:
+        return False
+    return True
+
+
 def test_failed_start_restores_the_machine(tmp_path: Path) -> None:
     bin_dir = default_bin_dir()
     try:
@@ -37,7 +46,6 @@ def test_failed_start_restores_the_machine(tmp_path: Path) -> None:
         index = json.loads(build_images().read_text())
     except NodeUnavailable as exc:
         unavailable("node", str(exc))
-    assert machine.reclaim_stale() is None, "a real node runs already; this test must run before it"
     # A bot "image" that containerd cannot import: the start fails after the bridge, containerd and
     # the pause and base images are up, i.e. with most of the machine already changed.
     broken = tmp_path / "broken.tar"
@@ -45,9 +53,19 @@ def test_failed_start_restores_the_machine(tmp_path: Path) -> None:
     index["bot"]["archive"] = str(broken)
     (tmp_path / "index.json").write_text(json.dumps(index))
     workdir = tmp_path / "cluster"
-    before = _snapshot(workdir)
-    local = LocalCluster(workdir=workdir, bin_dir=bin_dir, real_node=True, images=tmp_path / "index.json")
-    with pytest.raises(ClusterError):
-        local.start()
-    assert _snapshot(workdir) == before
+    # Take the machine's real-node claim first (waiting for another session's node to finish), so
+    # nothing else changes the machine between the two snapshots; the start below re-enters it.
+    node_dir = workdir / "node"
+    wait_for(lambda: _claim(node_dir), "the machine's real-node claim", 420, interval=2)
+    try:
+        before = _snapshot(workdir)
+        local = LocalCluster(workdir=workdir, bin_dir=bin_dir, real_node=True, images=tmp_path / "index.json")
+        with pytest.raises(ClusterError):
+            local.start()
+        after = _snapshot(workdir)
+    finally:
+        machine.teardown(node_dir)  # releases the claim whatever happened
+    assert after.pop("owner") is False  # the failed start released the claim
+    before.pop("owner")
+    assert after == before
     assert not (workdir / "node" / "containerd").exists()

@@ -90,7 +90,7 @@ def start_node_cluster(workdir: Path, bin_dir: Path, log: Callable[[str], None] 
     node. Raises NodeUnavailable or ClusterError; the caller stops ``local`` when done."""
     check_prerequisites(bin_dir)
     index = build_images()
-    local = LocalCluster(workdir=workdir, bin_dir=bin_dir, real_node=True, images=index, timeout=300)
+    local = LocalCluster(workdir=workdir, bin_dir=bin_dir, real_node=True, images=index, timeout=420)
     if log is not None:
         local.log = log
     local.start()

@@ -187,12 +187,20 @@ def reclaim_stale() -> dict[str, object] | None:
 
 
 def claim_owner(workdir: Path, pid: int) -> None:
-    """Take :data:`OWNER_FILE` for ``pid`` (after :func:`reclaim_stale`). Raises OwnedElsewhere when
-    a live process owns a real node (only one can run on a machine: one bridge, one pod CIDR)."""
+    """Take :data:`OWNER_FILE` for ``pid`` and ``workdir`` (after :func:`reclaim_stale`; a no-op when
+    they hold it already). Raises OwnedElsewhere when another live process owns a real node (only one
+    can run on a machine: one bridge, one pod CIDR)."""
     owner = reclaim_stale()
+    if owner is not None and owner.get("pid") == pid and owner.get("workdir") == str(workdir):
+        return  # already ours (re-entrant)
     if owner is not None:
         raise OwnedElsewhere(f"a real node already runs (owner pid {owner['pid']}, {owner.get('workdir')})")
-    _write_owner({"pid": pid, "workdir": str(workdir)})
+    try:  # atomically: of two processes claiming at once, one gets it
+        fd = os.open(OWNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError as exc:
+        raise OwnedElsewhere("another process claimed the real node just now") from exc
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps({"pid": pid, "workdir": str(workdir)}))
 
 
 def set_owner(workdir: Path, pid: int) -> None:

@@ -59,11 +59,13 @@ class RealNode:
 
     # -- preparation (run before any process starts) ---------------------------------------------
 
-    def prepare(self, owner_pid: int) -> None:
+    def prepare(self, owner_pid: int, deadline: float) -> None:
         """Check the prerequisites, clean up a crashed earlier node, record what the node will change
         (sysctls, iptables chains, network namespaces) in :data:`.machine.OWNER_FILE` claimed for
         ``owner_pid``, create the bridge and write the containerd, CNI and kubelet configs.
-        Raises NodeError when not root, a package is missing or a live node already runs."""
+        While another live process owns a real node on this machine (one bridge, one pod CIDR),
+        waits for it until ``deadline`` (``time.monotonic()`` seconds), so concurrent test sessions
+        take turns. Raises NodeError when not root, a package is missing or the wait times out."""
         if os.geteuid() != 0:
             raise NodeError("the real node needs root (containerd, kubelet, iptables)")
         for tool in ("containerd", "containerd-shim-runc-v2", "ctr", "iptables", "ip", "conntrack"):
@@ -71,10 +73,14 @@ class RealNode:
                 raise NodeError(f"{tool} not found: run scripts/ensure-node-packages.sh")
         if not (CNI_BIN_DIR / "bridge").exists() or not Path(RUNC).exists():
             raise NodeError("runc or the CNI plugins missing: run scripts/ensure-node-packages.sh")
-        try:
-            machine.claim_owner(self.workdir, owner_pid)
-        except machine.OwnedElsewhere as exc:
-            raise NodeError(str(exc)) from exc
+        while True:
+            try:
+                machine.claim_owner(self.workdir, owner_pid)
+                break
+            except machine.OwnedElsewhere as exc:
+                if time.monotonic() > deadline:
+                    raise NodeError(f"{exc}; gave up waiting for it") from exc
+                time.sleep(2)
         if run("ip", "link", "show", BRIDGE).returncode == 0:
             raise NodeError(f"bridge {BRIDGE} already exists: another real node runs on this machine")
         machine.record(self.workdir, BRIDGE)
@@ -261,7 +267,7 @@ def start(node: RealNode, images: Path, cluster: Spawner, deadline: float, detac
     wait until :data:`NODE_NAME` is Ready (by ``deadline``, a ``time.monotonic()`` value). The caller
     tears down with :func:`.machine.teardown` when this raises (NodeError, or the spawner's ClusterError)."""
     archives = node.use_images(images)
-    node.prepare(os.getpid())
+    node.prepare(os.getpid(), deadline)
     containerd = shutil.which("containerd") or "/usr/bin/containerd"
     cluster.spawn("containerd", node.containerd_args(), Path(containerd))
 
