@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "health_ready": [],
     "rollout_latency": [],
     "operator_scale": [],
+    "real_node": [],
     "fence_chaos": ["--sequences", "1000", "--lanes", "4"],
 }
 

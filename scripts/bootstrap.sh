@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine of this kind: uv, the virtualenv with every
-# dependency group, and Debian's PostgreSQL server. Safe to rerun: each step is skipped when done.
+# dependency group, Debian's PostgreSQL server, and the real node's runtime packages (containerd, runc,
+# CNI plugins, buildah, debootstrap, iptables, conntrack: scripts/ensure-node-packages.sh). Safe to rerun: each step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -20,3 +21,5 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 # promtool (Debian's prometheus package) checks and unit-tests the charts' alert rules.
 bash scripts/ensure-promtool.sh
+# The real node (the `node` tier and the demo's real pods): container runtime, CNI, image tools.
+bash scripts/ensure-node-packages.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned local Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, kwokctl, helm) from the Go module proxy into a cache
+# kube-scheduler, kubectl, etcd, kwok, kwokctl, helm) and the real node's kubelet, kube-proxy and
+# pause binary (scripts/pause) from the Go module proxy into a cache
 # directory outside the repository. Idempotent: a binary already built for its pinned version is
 # kept. Prints the directory holding the binaries on its last line.
 #
@@ -23,7 +24,7 @@ export CGO_ENABLED=0
 
 START=$(date +%s)
 STEP=0
-TOTAL=5
+TOTAL=7
 step() {
   STEP=$((STEP + 1))
   printf '[build-control-plane] step %d of %d: %s (elapsed %ds)\n' "$STEP" "$TOTAL" "$1" "$(( $(date +%s) - START ))" >&2
@@ -31,12 +32,10 @@ step() {
 have() { [ -x "$BIN/$1" ] && [ -f "$BIN/.$1.version" ] && [ "$(cat "$BIN/.$1.version")" = "$2" ]; }
 stamp() { echo "$2" > "$BIN/.$1.version"; }
 
-# --- 1. kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl --------------
-step "kubernetes ${K8S_VERSION}: kube-apiserver kube-controller-manager kube-scheduler kubectl"
-K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-need=()
-for c in "${K8S_CMDS[@]}"; do have "$c" "$K8S_VERSION" || need+=("$c"); done
-if [ "${#need[@]}" -gt 0 ]; then
+# The wrapper module (created once; later steps add their commands to it) and the version ldflags.
+W="$SRC/k8s-wrapper-${K8S_VERSION}"
+LD=""
+k8s_wrapper() {
   W="$SRC/k8s-wrapper-${K8S_VERSION}"
   mkdir -p "$W"
   if [ ! -f "$W/.ready" ]; then
@@ -66,6 +65,15 @@ if [ "${#need[@]}" -gt 0 ]; then
     LD="$LD -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=${MAJOR} -X ${pkg}.gitMinor=${MINOR}"
     LD="$LD -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${BUILD_DATE} -X ${pkg}.gitCommit=ploy-module-build"
   done
+}
+
+# --- 1. kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl --------------
+step "kubernetes ${K8S_VERSION}: kube-apiserver kube-controller-manager kube-scheduler kubectl"
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+need=()
+for c in "${K8S_CMDS[@]}"; do have "$c" "$K8S_VERSION" || need+=("$c"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  k8s_wrapper
   for c in "${need[@]}"; do
     t0=$(date +%s)
     echo "[build-control-plane]   go build ${c} ..." >&2
@@ -117,6 +125,45 @@ fi
 # --- 5. third-party CRDs read from the module cache ----------------------------------------------
 step "third-party CRD sources in the Go module cache"
 "$(dirname "$0")/fetch-crds.sh" "$CACHE/crds" >&2
+
+# --- 6. the real node: kubelet and kube-proxy, from the same wrapper module -----------------------
+step "real node ${K8S_VERSION}: kubelet kube-proxy"
+NODE_CMDS=(kubelet kube-proxy)
+need=()
+for c in "${NODE_CMDS[@]}"; do have "$c" "$K8S_VERSION" || need+=("$c"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  k8s_wrapper
+  if [ ! -f "$W/.node-ready" ]; then
+    # Adds a few indirect requirements (hnslib, circbuf, otelrestful, knftables, netns) to the wrapper.
+    for c in "${NODE_CMDS[@]}"; do
+      (cd "$W" && { go get "k8s.io/kubernetes/cmd/${c}@${K8S_VERSION}" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/${c}@${K8S_VERSION}"; })
+    done
+    touch "$W/.node-ready"
+  fi
+  for c in "${need[@]}"; do
+    t0=$(date +%s)
+    echo "[build-control-plane]   go build ${c} ..." >&2
+    (cd "$W" && go build -trimpath -ldflags "-s -w $LD" -o "$BIN/$c" "k8s.io/kubernetes/cmd/$c")
+    stamp "$c" "$K8S_VERSION"
+    echo "[build-control-plane]   built ${c} in $(( $(date +%s) - t0 ))s" >&2
+  done
+else
+  echo "[build-control-plane]   cached" >&2
+fi
+
+# --- 7. pause: the pod sandbox process (no registry.k8s.io here), versioned by its source's hash --
+step "pause (scripts/pause/main.go)"
+PAUSE_SRC="$(cd "$(dirname "$0")" && pwd)/pause/main.go"
+PAUSE_VERSION="$(sha256sum "$PAUSE_SRC" | cut -c1-16)"
+if ! have pause "$PAUSE_VERSION"; then
+  W_PAUSE="$SRC/pause-${PAUSE_VERSION}"
+  mkdir -p "$W_PAUSE"
+  cp "$PAUSE_SRC" "$W_PAUSE/main.go"
+  (cd "$W_PAUSE" && rm -f go.mod && go mod init ploy.local/pause >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o "$BIN/pause" .)
+  stamp pause "$PAUSE_VERSION"
+else
+  echo "[build-control-plane]   cached" >&2
+fi
 
 echo "[build-control-plane] done in $(( $(date +%s) - START ))s" >&2
 echo "$BIN"

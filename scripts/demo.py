@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,12 @@ from tests.support.mainjob import (  # noqa: E402
     wait_http,
 )
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
+from tests.support.realnode import build_images  # noqa: E402
+from tests.support.tradingbot import SECRET_NAME  # noqa: E402
 from tradingbot_operator.ctl import render  # noqa: E402
 from tradingbot_operator.localcluster import LocalCluster, default_bin_dir  # noqa: E402
+from tradingbot_operator.localcluster.launcher import FAKE_NODE_NAME  # noqa: E402
+from tradingbot_operator.localcluster.node import NODE_IP, NODE_NAME, POD_CIDR  # noqa: E402
 
 console = Console()
 CACHE = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))
@@ -45,6 +51,15 @@ STATE = DEMO / "state.json"
 OPERATOR_NS = "ploy-system"
 BOT_NS = "demo"
 BOT = "polymarket-arb"
+IMAGE = "localhost/ploy-bot"
+ROLLOUT = {
+    "autoPromote": True,
+    "bakeSeconds": 10,
+    "maxRestarts": 0,
+    "progressDeadlineSeconds": 60,
+    "postPromotionSeconds": 15,
+    "scaleDownDelaySeconds": 30,
+}
 
 
 def step(n: int, total: int, text: str) -> None:
@@ -64,8 +79,8 @@ def start_detached(name: str, argv: list[str], env: dict[str, str]) -> int:
     return proc.pid
 
 
-def tradingbot(image: str, fault: str | None = None) -> dict[str, Any]:
-    return demo_tradingbot(BOT, BOT_NS, image, fault)
+def tradingbot(image: str, secret: str = SECRET_NAME) -> dict[str, Any]:
+    return demo_tradingbot(BOT, BOT_NS, image, rollout=ROLLOUT, secret=secret)
 
 
 def watch(cluster: ClusterHandle, done: Any, what: str, timeout: float) -> dict[str, Any]:
@@ -83,25 +98,69 @@ def watch(cluster: ClusterHandle, done: Any, what: str, timeout: float) -> dict[
     raise SystemExit(f"demo: timed out after {timeout:.0f}s waiting for: {what}\nlast status: {status}")
 
 
+def bot_pod(cluster: ClusterHandle, color: str) -> dict[str, Any] | None:
+    """The Ready pod of ``color`` (None when there is none)."""
+    out = cluster.kubectl(
+        "-n", BOT_NS, "get", "pods", "-l", f"ploy.dev/tradingbot={BOT},ploy.dev/color={color}", "-o", "json"
+    ).stdout  # fmt: skip
+    for pod in json.loads(out)["items"]:
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
+            return dict(pod)
+    return None
+
+
+def get(url: str) -> str:
+    """GET ``url`` (a pod on the node's bridge) with a 5 s timeout; the body, or the error."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - pod IP on the local bridge
+            return str(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}: {exc.read().decode()}"
+    except OSError as exc:
+        return f"unreachable: {exc}"
+
+
+def orders_per_epoch(pg: PostgresServer) -> dict[int, int]:
+    """Orders in the ledger per fencing epoch (``psql`` on the loopback listener)."""
+    out = subprocess.run(
+        [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-At", "-c",
+         "SELECT epoch, count(*) FROM orders GROUP BY epoch ORDER BY epoch"],
+        capture_output=True, text=True, check=False, timeout=30,
+    ).stdout  # fmt: skip
+    return {int(e): int(n) for e, n in (line.split("|") for line in out.splitlines() if "|" in line)}
+
+
 def up() -> None:
-    total = 8
+    total = 9
     DEMO.mkdir(parents=True, exist_ok=True)
     if STATE.exists():
         console.print("a previous demo is still running; stopping it first")
         down()
     state: dict[str, Any] = {"pids": {}}
 
-    step(1, total, "local control plane (kube-apiserver, etcd, controller-manager, scheduler, kwok)")
+    step(
+        1, total, "local control plane + a real node (containerd, kubelet, kube-proxy) with the project image"
+    )
     LocalCluster.stop_detached(DEMO / "cluster")
     # A fresh etcd every time: a TradingBot left from an earlier demo would start at its old epoch.
     shutil.rmtree(DEMO / "cluster", ignore_errors=True)
-    local = LocalCluster(workdir=DEMO / "cluster", bin_dir=default_bin_dir(), detach=True, log=console.log)
+    index = build_images()
+    images = json.loads(index.read_text())
+    local = LocalCluster(
+        workdir=DEMO / "cluster", bin_dir=default_bin_dir(), detach=True, log=console.log,
+        real_node=True, images=index, timeout=300,
+    )  # fmt: skip
     local.start()
     cluster = ClusterHandle(kubeconfig=local.kubeconfig, server=local.server, bin_dir=local.bin_dir)
     state["kubeconfig"] = str(local.kubeconfig)
     STATE.write_text(json.dumps(state))
+    cluster.kubectl("cordon", FAKE_NODE_NAME)  # every pod runs for real on the real node
     for crd in sorted(crds_dir().glob("*.yaml")):
         cluster.kubectl("apply", "--server-side", "-f", str(crd))
+    # The demo's "versions" are names of the image built from the Dockerfile.
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        local.node.ctr("images", "tag", "--force", images["bot"]["name"], f"{IMAGE}:{version}")
+    console.print(f"{images['bot']['name']} tagged {IMAGE}:1.0.0, 1.1.0, 1.2.0 on node {NODE_NAME}")
 
     step(2, total, "helm install ploy-operator (CRD, RBAC, ServiceAccount) into ploy-system")
     sa_name = install_operator_chart(cluster, "ploy-operator", OPERATOR_NS)
@@ -121,77 +180,109 @@ def up() -> None:
         raise SystemExit(f"demo: the operator did not come up; see {DEMO / 'operator.log'}")
     console.print(f"operator pid {operator.pid} as system:serviceaccount:{OPERATOR_NS}:{sa_name}")
 
-    step(4, total, "PostgreSQL + a real bot process (standalone, replay feed) for /health and /metrics")
-    # Not under $HOME: PostgreSQL runs as the postgres user, who cannot enter root's home.
-    pg = PostgresServer(root=Path(tempfile.gettempdir()) / "ploy-demo-postgres", port=free_port())
-    if not (pg.datadir / "PG_VERSION").exists():
-        pg.init()
+    step(4, total, f"PostgreSQL on the node's bridge ({NODE_IP}) for the pods; their DSN in a Secret")
+    # Not under $HOME: PostgreSQL runs as the postgres user, who cannot enter root's home. Fresh data:
+    # the fence of an earlier demo would be ahead of this cluster's epochs.
+    pg_root = Path(tempfile.gettempdir()) / "ploy-demo-postgres"
+    with contextlib.suppress(Exception):
+        PostgresServer(root=pg_root, port=0).stop("immediate")
+    shutil.rmtree(pg_root, ignore_errors=True)
+    pg = PostgresServer(root=pg_root, port=free_port(), listen_also=NODE_IP, allow_network=POD_CIDR)
+    pg.init()
     pg.start()
     state["postgres"] = {"root": str(pg.root), "port": pg.port}
-    bot_port = free_port()
-    state["pids"]["bot"] = start_detached(
-        "bot",
-        [str(REPO / ".venv/bin/ploy-bot"), "run"],
-        {**os.environ, "PLOY_DATABASE_URL": pg.dsn, "PLOY_HTTP_PORT": str(bot_port)},
-    )
     STATE.write_text(json.dumps(state))
-    bot_ok = wait_http(f"http://127.0.0.1:{bot_port}/health/live", 60)
-    console.print(
-        f"bot pid {state['pids']['bot']} on :{bot_port} ({'up' if bot_ok else 'NOT UP, see bot.log'})"
-    )
+    prepare_bot_namespace(cluster, BOT_NS, BOT)
+    dsn = f"postgresql://postgres@{NODE_IP}:{pg.port}/postgres"
+    cluster.kubectl("-n", BOT_NS, "delete", "secret", "bot-db", check=False)
+    cluster.kubectl("-n", BOT_NS, "create", "secret", "generic", "bot-db", f"--from-literal=url={dsn}")
+    # 1.2.0's release moves to a database host the pods cannot reach (nothing listens there).
+    moved = f"postgresql://postgres@{NODE_IP}:{free_port()}/postgres"
+    cluster.kubectl("-n", BOT_NS, "create", "secret", "generic", "bot-db-v2", f"--from-literal=url={moved}")
+    console.print(f"bot-db: {dsn}")
 
-    step(5, total, f"kubectl apply TradingBot {BOT_NS}/{BOT} 1.0.0 — first rollout on blue")
-    prepare_bot_namespace(cluster, BOT_NS)
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot("registry.example/ploy-bot:1.0.0")))
-    watch(cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 120)
-
-    step(6, total, "kubectl apply 1.1.0 — green warms up as standby, passes the gate, is promoted (epoch +1)")
-    epoch = int(
-        json.loads(cluster.kubectl("-n", BOT_NS, "get", "tb", BOT, "-o", "json").stdout)["status"]["epoch"]
+    step(5, total, f"kubectl apply TradingBot {BOT_NS}/{BOT} {IMAGE}:1.0.0 — first rollout on blue, real pod")
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot(f"{IMAGE}:1.0.0")))
+    first = watch(
+        cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 180
     )
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot("registry.example/ploy-bot:1.1.0")))
-    watch(
+    holders: dict[int, str] = {}
+    show_pod(cluster, first, holders)
+
+    step(
+        6,
+        total,
+        "kubectl apply 1.1.0 — green warms up as standby (no orders), passes its real probe, is promoted",
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tradingbot(f"{IMAGE}:1.1.0")))
+    epoch = int(first["epoch"])
+    promoted = watch(
         cluster,
         lambda s: s.get("phase") == "Healthy" and int(s.get("epoch", 0)) > epoch,
         "promotion of 1.1.0",
-        150,
+        180,
     )
+    show_pod(cluster, promoted, holders)
 
     step(
-        7,
-        total,
-        "kubectl apply 1.2.0 whose pods crash-loop — automatic rollback, the active color keeps trading",
+        7, total, "kubectl apply 1.2.0 — its pods cannot reach their database: /health/ready 503, never Ready"
     )
-    before = json.loads(cluster.kubectl("-n", BOT_NS, "get", "tb", BOT, "-o", "json").stdout)["status"]
     cluster.kubectl(
-        "apply", "-f", "-", input=yaml.safe_dump(tradingbot("registry.example/ploy-bot:1.2.0", "crash-loop"))
+        "apply", "-f", "-", input=yaml.safe_dump(tradingbot(f"{IMAGE}:1.2.0", secret="bot-db-v2"))
     )
     final = watch(
         cluster,
         lambda s: (s.get("lastRollout") or {}).get("result") == "RolledBack",
-        "crash-looping 1.2.0",
-        150,
+        "1.2.0 (unreachable database)",
+        240,
     )
     console.print(
-        f"active color stayed [bold]{final.get('activeColor')}[/bold] (was {before.get('activeColor')}), "
+        f"active color stayed [bold]{final.get('activeColor')}[/bold] (was {promoted.get('activeColor')}), "
         f"epoch {final.get('epoch')}, reason: {(final.get('lastRollout') or {}).get('reason')}"
     )
 
-    step(8, total, "left running — how to look and how to clean up")
+    step(8, total, "the ledger: orders per fencing epoch, and the one pod that held each epoch")
+    time.sleep(2)
+    counts = orders_per_epoch(pg)
+    for e in sorted(set(counts) | set(holders)):
+        console.print(f"epoch {e}: {counts.get(e, 0):5d} orders   held by {holders.get(e, '?')}")
+
+    step(9, total, "left running — how to look and how to clean up")
+    active = bot_pod(cluster, str(final.get("activeColor")))
+    ip = active["status"]["podIP"] if active else "?"
     kc = local.kubeconfig
     console.print(
         Panel.fit(
             f"export KUBECONFIG={kc}\n"
             f"kubectl get tb -A -w\n"
             f".venv/bin/ploy status -n {BOT_NS} --watch\n"
-            f"kubectl -n {BOT_NS} get deploy,svc,pods -l ploy.dev/tradingbot={BOT}\n"
-            f"kubectl -n {BOT_NS} get events --field-selector involvedObject.kind=TradingBot\n\n"
-            f"bot:      http://127.0.0.1:{bot_port}/health   http://127.0.0.1:{bot_port}/metrics\n"
+            f"kubectl -n {BOT_NS} get deploy,svc,pods -o wide -l ploy.dev/tradingbot={BOT}\n"
+            f"kubectl -n {BOT_NS} logs -l ploy.dev/tradingbot={BOT} --prefix\n\n"
+            f"active bot pod: http://{ip}:8080/health   http://{ip}:8080/metrics\n"
             f"operator: http://127.0.0.1:{metrics_port}/metrics   logs: {DEMO / 'operator.log'}\n\n"
             f"clean up: bash scripts/demo.sh down",
             title="the demo is running",
         )
     )
+
+
+def show_pod(cluster: ClusterHandle, status: dict[str, Any], holders: dict[int, str]) -> None:
+    """Print the active pod (node, IP) with its /health and the head of its /metrics, fetched from
+    this host over the node's bridge, and record it as the holder of the current epoch."""
+    pod = bot_pod(cluster, str(status.get("activeColor")))
+    if pod is None:
+        console.print("no Ready active pod")
+        return
+    ip, name = pod["status"]["podIP"], pod["metadata"]["name"]
+    holders[int(status.get("epoch", 0))] = name
+    console.print(
+        f"active pod [bold]{name}[/bold] on {pod['spec']['nodeName']} at {ip}, epoch {status.get('epoch')}"
+    )
+    console.print(f"GET http://{ip}:8080/health -> {get(f'http://{ip}:8080/health')[:600]}")
+    metrics = [line for line in get(f"http://{ip}:8080/metrics").splitlines() if line.startswith("ploy_")]
+    console.print(f"GET http://{ip}:8080/metrics -> {len(metrics)} ploy_* samples, e.g.")
+    for line in metrics[:6]:
+        console.print(f"  {line}")
 
 
 def down() -> None:

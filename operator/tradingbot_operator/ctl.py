@@ -187,8 +187,18 @@ WorkdirOpt = Annotated[
 ]
 
 
+RealNodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--real-node",
+        help="also run a real node (containerd, kubelet, kube-proxy; root) with the images of "
+        "scripts/build-images.sh",
+    ),
+]
+
+
 @cluster_app.command("up")
-def cluster_up(workdir: WorkdirOpt = None) -> None:
+def cluster_up(workdir: WorkdirOpt = None, real_node: RealNodeOpt = False) -> None:
     """Start a local control plane in the background; prints the kubeconfig to use."""
     workdir = workdir or cache_dir() / "local-cluster"
     from tradingbot_operator.localcluster import ClusterError, LocalCluster
@@ -196,7 +206,9 @@ def cluster_up(workdir: WorkdirOpt = None) -> None:
     if (workdir / "state.json").exists():
         console.print(f"already running; export KUBECONFIG={workdir / 'admin.kubeconfig'}")
         return
-    local = LocalCluster(workdir=workdir, bin_dir=default_bin_dir(), detach=True, log=console.log)
+    local = LocalCluster(
+        workdir=workdir, bin_dir=default_bin_dir(), detach=True, log=console.log, real_node=real_node
+    )
     try:
         local.start()
     except ClusterError as exc:

@@ -87,7 +87,7 @@ def main_job(cluster: ClusterHandle, tmp_path: Path) -> Iterator[MainJob]:
     op_ns, bot_ns = f"e2e-op-{suffix}", f"e2e-bot-{suffix}"
     for crd in sorted(crds_dir().glob("monitoring-*.yaml")):
         cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    prepare_bot_namespace(cluster, bot_ns)
+    prepare_bot_namespace(cluster, bot_ns, BOT)
     account = install_operator_chart(cluster, f"ploy-{suffix}", op_ns, watch_namespaces=[bot_ns])
     kubeconfig = token_kubeconfig(cluster, op_ns, account, tmp_path / "operator.kubeconfig")
     liveness = free_port()

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tests.support.cluster import ClusterHandle
-from tests.support.tradingbot import tradingbot_manifest
+from tests.support.tradingbot import SECRET_NAME, bot_rbac_manifests, bot_service_account, tradingbot_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_CHART = REPO / "charts" / "ploy-operator"
@@ -115,8 +115,10 @@ def demo_tradingbot(
     image: str,
     fault: str | None = None,
     rollout: dict[str, Any] | None = None,
+    secret: str = SECRET_NAME,
 ) -> dict[str, Any]:
-    """The main job's TradingBot on the recorded market; ``fault`` sets kwok's failure-injection label."""
+    """The main job's TradingBot on the recorded market; ``fault`` sets kwok's failure-injection label.
+    Its pods run as :func:`bot_service_account` (created by :func:`prepare_bot_namespace`)."""
     return tradingbot_manifest(
         name,
         image,
@@ -124,6 +126,8 @@ def demo_tradingbot(
         condition_id=CONDITION_ID,
         tokens=TOKENS,
         labels={"ploy.dev/fault": fault} if fault else None,
+        service_account=bot_service_account(name),
+        secret=secret,
         rollout=rollout
         or {
             "autoPromote": True,
@@ -136,8 +140,9 @@ def demo_tradingbot(
     )
 
 
-def prepare_bot_namespace(cluster: ClusterHandle, namespace: str) -> None:
-    """Namespace labelled for Pod Security ``restricted`` plus the database Secret the bot references."""
+def prepare_bot_namespace(cluster: ClusterHandle, namespace: str, bot: str) -> None:
+    """Namespace labelled for Pod Security ``restricted``, the database Secret the bot references and
+    the bot pods' ServiceAccount with read access to TradingBot ``bot`` only."""
     cluster.kubectl("create", "namespace", namespace, check=False)
     cluster.kubectl(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted", "--overwrite"
@@ -147,3 +152,5 @@ def prepare_bot_namespace(cluster: ClusterHandle, namespace: str) -> None:
         f"--from-literal=url=postgresql://bot@db.{namespace}.svc:5432/bot",
         check=False,
     )  # fmt: skip
+    rbac = {"apiVersion": "v1", "kind": "List", "items": bot_rbac_manifests(bot, namespace)}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rbac))

@@ -47,6 +47,9 @@ class PostgresServer:
     root: Path
     port: int
     bindir: Path = field(default_factory=_bin_dir)
+    # Extra listen address and client network, e.g. the real node's bridge address and pod CIDR.
+    listen_also: str | None = None
+    allow_network: str | None = None
 
     @property
     def datadir(self) -> Path:
@@ -71,11 +74,15 @@ class PostgresServer:
         self._run(
             "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
         )
+        if self.allow_network:
+            with (self.datadir / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.allow_network} trust\n")
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
+        listen = "127.0.0.1" + (f",{self.listen_also}" if self.listen_also else "")
         opts = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+            f"-p {self.port} -c listen_addresses={listen} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
@@ -96,9 +103,15 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
-    """Initialise and start a fresh server in a new temporary directory."""
-    server = PostgresServer(root=Path(tempfile.mkdtemp(prefix="ploy-pg-")), port=free_port())
+def start_postgres(listen_also: str | None = None, allow_network: str | None = None) -> PostgresServer:
+    """Initialise and start a fresh server in a new temporary directory; ``listen_also`` adds a listen
+    address (e.g. the real node's bridge address) and ``allow_network`` a trusted client CIDR."""
+    server = PostgresServer(
+        root=Path(tempfile.mkdtemp(prefix="ploy-pg-")),
+        port=free_port(),
+        listen_also=listen_also,
+        allow_network=allow_network,
+    )
     server.init()
     server.start()
     return server

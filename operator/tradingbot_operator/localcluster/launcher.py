@@ -9,7 +9,6 @@ finds the children through the state file).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import json
@@ -29,7 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki
+from tradingbot_operator.localcluster import machine
+from tradingbot_operator.localcluster import node as realnode
+from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki, write_admin_kubeconfig
 
 FAKE_NODE_NAME = "kwok-node-0"
 _PR_SET_PDEATHSIG = 1
@@ -81,6 +82,10 @@ class LocalCluster:
     ServiceAccount exists and the fake node is Ready (``timeout`` seconds in all). ``kubeconfig``
     then points at an admin (``system:masters``) client-certificate kubeconfig.
     Raises :class:`ClusterError` when a binary is missing or a component fails.
+
+    ``real_node=True`` adds a real node (:mod:`.node`: containerd, CNI bridge, kubelet, kube-proxy)
+    running the images listed in ``images`` (scripts/build-images.sh's index; default
+    ``<cache>/images/index.json``); needs root. :meth:`stop` tears it down completely.
     """
 
     workdir: Path
@@ -90,6 +95,14 @@ class LocalCluster:
     log: Callable[[str], None] = field(default=lambda _msg: None)
     _procs: list[_Proc] = field(default_factory=list)
     apiserver_port: int = 0
+    real_node: bool = False
+    images: Path | None = None
+
+    @property
+    def node(self) -> realnode.RealNode:
+        """The real node's files (meaningful with ``real_node=True``)."""
+        pki = self.workdir / "pki"
+        return realnode.RealNode(self.workdir / "node", self.kubeconfig, pki / "ca.crt")
 
     @property
     def kubeconfig(self) -> Path:
@@ -132,7 +145,7 @@ class LocalCluster:
         pki = generate_pki(self.workdir / "pki")
         try:
             etcd_port = _free_port()
-            self._spawn(
+            self.spawn(
                 "etcd",
                 [
                     "--data-dir",
@@ -149,11 +162,11 @@ class LocalCluster:
                 ],
             )
             self.apiserver_port = _free_port()
-            self._write_kubeconfig(pki)
-            self._spawn("kube-apiserver", self._apiserver_args(pki, etcd_port))
-            self._wait(lambda: self._get("/readyz") == 200, deadline, "kube-apiserver /readyz")
+            write_admin_kubeconfig(self.kubeconfig, self.server, pki)
+            self.spawn("kube-apiserver", self._apiserver_args(pki, etcd_port))
+            self.wait_until(lambda: self._get("/readyz") == 200, deadline, "kube-apiserver /readyz")
             self.log(f"kube-apiserver ready at {self.server}")
-            self._spawn(
+            self.spawn(
                 "kube-controller-manager",
                 [
                     *self._controller_args(),
@@ -167,12 +180,12 @@ class LocalCluster:
                     "--concurrent-replicaset-syncs=10",
                 ],
             )
-            self._spawn("kube-scheduler", self._controller_args())
+            self.spawn("kube-scheduler", self._controller_args())
             stages = self.workdir / "kwok-stages.yaml"
             stages.write_text(
                 resources.files("tradingbot_operator.localcluster").joinpath("stages.yaml").read_text()
             )
-            self._spawn(
+            self.spawn(
                 "kwok",
                 [
                     f"--kubeconfig={self.kubeconfig}",
@@ -186,8 +199,15 @@ class LocalCluster:
                 ],
             )
             self._create_fake_node()
-            self._wait(self._node_ready, deadline, f"node {FAKE_NODE_NAME} Ready")
-            self._wait(self._default_sa_exists, deadline, "default ServiceAccount")
+            self.wait_until(self._node_ready, deadline, f"node {FAKE_NODE_NAME} Ready")
+            self.wait_until(self._default_sa_exists, deadline, "default ServiceAccount")
+            if self.real_node:
+                images = self.images or cache_dir() / "images" / "index.json"
+                try:
+                    realnode.start(self.node, images, self, deadline, self.detach)
+                except realnode.NodeError as exc:
+                    raise ClusterError(str(exc)) from exc
+                self.log(f"real node {realnode.NODE_NAME} Ready")
             self._save_state()
             self.log("control plane ready")
         except BaseException:
@@ -208,6 +228,7 @@ class LocalCluster:
                     os.killpg(proc.popen.pid, signal.SIGKILL)
                 proc.popen.wait(timeout=10)
         self._procs.clear()
+        machine.teardown(self.workdir / "node")
         (self.workdir / _STATE_FILE).unlink(missing_ok=True)
 
     @staticmethod
@@ -228,6 +249,7 @@ class LocalCluster:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+        machine.teardown(workdir / "node")
         state_path.unlink(missing_ok=True)
         return True
 
@@ -240,10 +262,14 @@ class LocalCluster:
     # -- internals -------------------------------------------------------------------------------
 
     def _apiserver_args(self, pki: PkiFiles, etcd_port: int) -> list[str]:
-        return [
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        local_flags = [
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+        ]
+        return [
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            *(realnode.apiserver_flags(pki.admin_cert, pki.admin_key) if self.real_node else local_flags),
             f"--secure-port={self.apiserver_port}",
             f"--tls-cert-file={pki.serving_cert}",
             f"--tls-private-key-file={pki.serving_key}",
@@ -257,7 +283,6 @@ class LocalCluster:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
-            "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir / 'apiserver-certs'}",
             "--v=1",
         ]
@@ -276,11 +301,20 @@ class LocalCluster:
             "--v=1",
         ]
 
-    def _spawn(self, name: str, args: Sequence[str]) -> None:
+    def node_ready(self, name: str) -> bool:
+        """Whether node ``name`` reports Ready=True."""
+        node = self._get_json(f"/api/v1/nodes/{name}")
+        status = node.get("status")
+        conditions = status.get("conditions", []) if isinstance(status, dict) else []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def spawn(self, name: str, args: Sequence[str], executable: Path | None = None) -> int:
+        """Start a component (``executable``, default the binary ``name`` in ``bin_dir``) logging to
+        ``<workdir>/<name>.log``; it is stopped with the cluster. Returns its pid."""
         log_path = self.workdir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
-            [str(self.binary(name)), *args],
+            [str(executable or self.binary(name)), *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -291,8 +325,11 @@ class LocalCluster:
         log_file.close()
         self._procs.append(_Proc(name, popen, log_path))
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")
+        return popen.pid
 
-    def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+    def wait_until(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        """Poll ``ready`` every 0.25 s until true; ClusterError at ``deadline`` (monotonic s) or when a
+        component exits."""
         while True:
             self.check_alive()
             try:
@@ -359,48 +396,17 @@ class LocalCluster:
                 "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
             },
         }
-        self._wait(
+        self.wait_until(
             lambda: self.kubectl("apply", "-f", "-", input=yaml.safe_dump(node)).returncode == 0,
             time.monotonic() + 30,
             "fake node creation",
         )
 
     def _node_ready(self) -> bool:
-        node = self._get_json(f"/api/v1/nodes/{FAKE_NODE_NAME}")
-        status = node.get("status")
-        conditions = status.get("conditions", []) if isinstance(status, dict) else []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        return self.node_ready(FAKE_NODE_NAME)
 
     def _default_sa_exists(self) -> bool:
         return self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200
-
-    def _write_kubeconfig(self, pki: PkiFiles) -> None:
-        def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "ploy-local",
-                    "cluster": {"server": self.server, "certificate-authority-data": b64(pki.ca_cert)},
-                }
-            ],
-            "users": [
-                {
-                    "name": "ploy-admin",
-                    "user": {
-                        "client-certificate-data": b64(pki.admin_cert),
-                        "client-key-data": b64(pki.admin_key),
-                    },
-                }
-            ],
-            "contexts": [{"name": "ploy-local", "context": {"cluster": "ploy-local", "user": "ploy-admin"}}],
-            "current-context": "ploy-local",
-        }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
 
     def _save_state(self) -> None:
         state = {

@@ -7,11 +7,13 @@ here is meant to protect anything beyond loopback.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -151,3 +153,34 @@ def generate_pki(directory: Path) -> PkiFiles:
         )
     )
     return files
+
+
+def write_admin_kubeconfig(path: Path, server: str, pki: PkiFiles) -> None:
+    """Write a kubeconfig for ``server`` with the admin client certificate (mode 0600)."""
+
+    def b64(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "ploy-local",
+                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": "ploy-admin",
+                "user": {
+                    "client-certificate-data": b64(pki.admin_cert),
+                    "client-key-data": b64(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [{"name": "ploy-local", "context": {"cluster": "ploy-local", "user": "ploy-admin"}}],
+        "current-context": "ploy-local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
