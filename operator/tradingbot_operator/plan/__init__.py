@@ -1,10 +1,11 @@
 """The rollout plan (pure): ``plan(spec, status, observed, now) -> Plan(actions, status, requeue_after)``.
 
 Modules, in the order a pass runs them: ``context`` (the pass's working state, :class:`Plan`, the
-reasons), ``transitions`` (bookkeeping; a rollout up to its promotion), ``window`` (after the
-promotion: the post-promotion window, rollback, the standby's scale-down), ``phase`` (phase,
-conditions, message), ``converge`` (child actions from the new status), ``timing`` (when each gate is
-due; ``requeue_after``). The rollout's stage is ``status.rollout.stage``
+reasons), ``events`` (the typed transitions a pass commits, each reported as one Event),
+``transitions`` (bookkeeping; a rollout up to its promotion), ``window`` (after the promotion: the
+post-promotion window, rollback, the standby's scale-down), ``phase`` (phase, conditions, message),
+``converge`` (child actions from the new status), ``timing`` (when each gate is due;
+``requeue_after``). The rollout's stage is ``status.rollout.stage``
 (:class:`~tradingbot_operator.model.RolloutStage`).
 
 Inputs
@@ -72,6 +73,7 @@ from tradingbot_operator.plan.context import (
     whole_seconds,
 )
 from tradingbot_operator.plan.converge import converge
+from tradingbot_operator.plan.events import RolledBack, RolloutEnded, Transition
 from tradingbot_operator.plan.phase import summarise
 from tradingbot_operator.plan.timing import requeue_after
 from tradingbot_operator.plan.transitions import (
@@ -96,6 +98,9 @@ __all__ = [
     "REASON_SUPERSEDED",
     "REASON_WINDOW_CUT",
     "Plan",
+    "RolledBack",
+    "RolloutEnded",
+    "Transition",
     "plan",
 ]
 
@@ -123,4 +128,9 @@ def plan(spec: TradingBotSpec, status: TradingBotStatus, observed: Observed, now
     unapplicable_requests(p)
     scale_down_standby(p)
     summarise(p)
-    return Plan(actions=(*p.events, *converge(p)), status=p.status, requeue_after=requeue_after(p))
+    return Plan(
+        actions=(*(t.event() for t in p.transitions), *converge(p)),
+        status=p.status,
+        requeue_after=requeue_after(p),
+        transitions=tuple(p.transitions),
+    )

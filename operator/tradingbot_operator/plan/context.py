@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tradingbot_operator.actions import Action, EmitEvent, EventType
+from tradingbot_operator.actions import Action, EventType
 from tradingbot_operator.health import ColorHealth, color_health
 from tradingbot_operator.model import (
     Color,
@@ -22,6 +22,7 @@ from tradingbot_operator.model import (
     TradingBotStatus,
 )
 from tradingbot_operator.observed import Observed
+from tradingbot_operator.plan.events import Transition
 
 # Reasons (CamelCase, used in lastRollout.reason, conditions and Events).
 REASON_DEADLINE = "ProgressDeadlineExceeded"
@@ -41,12 +42,14 @@ FAILED_RESULTS = (RolloutResult.ROLLED_BACK, RolloutResult.ABORTED)
 class Plan:
     """What one reconcile pass should do: the new status, the actions, and when to look again.
 
+    ``actions`` start with the Events of ``transitions`` (what the pass committed, in order);
     ``requeue_after``: seconds (>= 0) until a time-based gate needs another pass, or None.
     """
 
     actions: tuple[Action, ...]
     status: TradingBotStatus
     requeue_after: float | None = None
+    transitions: tuple[Transition, ...] = ()
 
 
 def whole_seconds(now: datetime) -> datetime:
@@ -80,7 +83,7 @@ def preview(status: TradingBotStatus) -> tuple[Color, str] | None:
 class Pass:
     """Working state of one plan pass (mutable locally; the inputs stay untouched).
 
-    ``desired`` is the spec's revision; ``events`` collects the Events of the transitions, in order.
+    ``desired`` is the spec's revision; ``transitions`` collects what the pass changed, in order.
     """
 
     spec: TradingBotSpec
@@ -88,7 +91,7 @@ class Pass:
     now: datetime
     status: TradingBotStatus
     desired: str
-    events: list[EmitEvent] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
 
     def update(self, **changes: object) -> None:
         """Replace status fields (snake_case names)."""
@@ -100,8 +103,12 @@ class Pass:
         self.update(rollout=self.status.rollout.model_copy(update=changes))
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
-        """Record a transition's Event (applied first, after the status write)."""
-        self.events.append(EmitEvent(type=type_, reason=reason, message=message))
+        """Record a transition with nothing more to it than its Event."""
+        self.transitions.append(Transition(type=type_, reason=reason, message=message))
+
+    def note(self, transition: Transition) -> None:
+        """Record a typed transition (a rollout's end, a rollback)."""
+        self.transitions.append(transition)
 
     def pending(self, annotation: str, handled: str | None) -> str | None:
         """The annotation's value when it is set and not handled yet, else None."""
@@ -137,20 +144,21 @@ class Pass:
         """How ``color``'s pods of revision ``rev`` are doing."""
         return color_health(self.observed, color, rev, self.spec.replicas)
 
-    def finish(self, rollout: RolloutProgress, result: RolloutResult, reason: str, message: str) -> None:
-        """End the rollout in progress: ``rollout`` cleared, ``lastRollout`` written."""
-        self.update(
-            rollout=None,
-            last_rollout=LastRollout(
-                revision=rollout.revision,
-                result=result,
-                reason=reason,
-                message=message,
-                generation=self.observed.generation,
-                started_at=rollout.started_at,
-                finished_at=self.now,
-            ),
+    def finish(
+        self, rollout: RolloutProgress, result: RolloutResult, reason: str, message: str
+    ) -> LastRollout:
+        """End the rollout in progress: ``rollout`` cleared, ``lastRollout`` written and returned."""
+        last = LastRollout(
+            revision=rollout.revision,
+            result=result,
+            reason=reason,
+            message=message,
+            generation=self.observed.generation,
+            started_at=rollout.started_at,
+            finished_at=self.now,
         )
+        self.update(rollout=None, last_rollout=last)
+        return last
 
     def migrating(self) -> bool:
         """A rollout in progress waits for its migration Job."""

@@ -25,6 +25,7 @@ from tradingbot_operator.plan.context import (
     REASON_SUPERSEDED,
     Pass,
 )
+from tradingbot_operator.plan.events import RolloutEnded
 from tradingbot_operator.plan.timing import bake_end, progress_deadline, scale_down_at
 from tradingbot_operator.plan.window import window_passed_by_now
 from tradingbot_operator.stopping import track_stop as stop_change
@@ -102,8 +103,9 @@ def maybe_start(p: Pass) -> None:
 
 def fail(p: Pass, rollout: RolloutProgress, result: RolloutResult, reason: str, message: str) -> None:
     """Failure before promotion: the new color is scaled to 0 (by convergence); nothing else changes."""
-    p.finish(rollout, result, reason, message)
-    p.event(EventType.WARNING, reason, f"rollout of revision {rollout.revision} failed: {message}")
+    last = p.finish(rollout, result, reason, message)
+    event = f"rollout of revision {rollout.revision} failed: {message}"
+    p.note(RolloutEnded(EventType.WARNING, reason, event, last=last))
 
 
 def pre_promotion(p: Pass) -> None:
@@ -111,8 +113,11 @@ def pre_promotion(p: Pass) -> None:
     rollout = p.status.rollout
     assert rollout is not None and rollout.stage is not RolloutStage.VERIFYING
     if p.desired != rollout.revision and not p.paused:
-        p.finish(rollout, RolloutResult.SUPERSEDED, REASON_SUPERSEDED, f"superseded by revision {p.desired}")
-        p.event(EventType.NORMAL, "Superseded", f"rollout of {rollout.revision} superseded by {p.desired}")
+        last = p.finish(
+            rollout, RolloutResult.SUPERSEDED, REASON_SUPERSEDED, f"superseded by revision {p.desired}"
+        )
+        event = f"rollout of {rollout.revision} superseded by {p.desired}"
+        p.note(RolloutEnded(EventType.NORMAL, "Superseded", event, last=last))
         return
     abort = p.pending(ANNOTATION_ABORT, p.status.handled_actions.abort)
     if abort is not None:
@@ -221,15 +226,14 @@ def promote(p: Pass, rollout: RolloutProgress, why: str) -> None:
     epoch = p.status.epoch + 1
     previous = p.status.active_color
     p.update(active_color=rollout.color, active_revision=rollout.revision, epoch=epoch)
-    p.event(
-        EventType.NORMAL,
-        "Switched",
-        f"{rollout.color} is active (revision {rollout.revision}, epoch {epoch}): {why}",
-    )
+    switched = f"{rollout.color} is active (revision {rollout.revision}, epoch {epoch}): {why}"
     if previous is None or rollout.previous_revision is None:
-        p.finish(rollout, RolloutResult.PROMOTED, REASON_PROMOTED_FIRST, f"first revision {rollout.revision}")
+        first = f"first revision {rollout.revision}"
+        last = p.finish(rollout, RolloutResult.PROMOTED, REASON_PROMOTED_FIRST, first)
         p.update(stable_revision=rollout.revision)
+        p.note(RolloutEnded(EventType.NORMAL, "Switched", switched, last=last))
         return
+    p.event(EventType.NORMAL, "Switched", switched)
     rollout = rollout.model_copy(update={"promoted_at": p.now, "baked_at": rollout.baked_at or p.now})
     p.update(
         rollout=rollout,

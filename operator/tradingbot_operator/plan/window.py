@@ -20,6 +20,7 @@ from tradingbot_operator.plan.context import (
     REASON_WINDOW_CUT,
     Pass,
 )
+from tradingbot_operator.plan.events import RolledBack, RolloutEnded
 from tradingbot_operator.plan.timing import window_end
 from tradingbot_operator.stopping import REASON_STOPPED_IN_WINDOW
 
@@ -96,10 +97,10 @@ def _promoted(
 ) -> None:
     """The window ended and the promoted revision stays: ``lastRollout`` Promoted, Event ``Promoted``;
     ``stable``: it also becomes ``stableRevision`` (not when a stop cut the window)."""
-    p.finish(rollout, RolloutResult.PROMOTED, reason, message)
+    last = p.finish(rollout, RolloutResult.PROMOTED, reason, message)
     if stable:
         p.update(stable_revision=rollout.revision)
-    p.event(EventType.NORMAL, "Promoted", event)
+    p.note(RolloutEnded(EventType.NORMAL, "Promoted", event, last=last))
 
 
 def roll_back(p: Pass, rollout: RolloutProgress, result: RolloutResult, reason: str, message: str) -> None:
@@ -112,13 +113,12 @@ def roll_back(p: Pass, rollout: RolloutProgress, result: RolloutResult, reason: 
         epoch=epoch,
         standby=None,
     )
-    p.finish(rollout, result, reason, message)
-    p.event(
-        EventType.WARNING,
-        "RolledBack",
+    last = p.finish(rollout, result, reason, message)
+    event = (
         f"{message}; {rollout.previous_color} is active again "
-        f"(revision {rollout.previous_revision}, epoch {epoch})",
+        f"(revision {rollout.previous_revision}, epoch {epoch})"
     )
+    p.note(RolledBack(EventType.WARNING, "RolledBack", event, last=last, failed=rollout.color))
 
 
 def scale_down_standby(p: Pass) -> None:
