@@ -34,8 +34,8 @@ from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.model import TradingBotSpec
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.plan import plan
+from tradingbot_operator.plan.context import REASON_CHILD_REJECTED
 from tradingbot_operator.rejections import (
-    REASON_CHILD_REJECTED,
     ChildRejected,
     Rejections,
     api_message,

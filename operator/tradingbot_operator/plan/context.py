@@ -34,6 +34,8 @@ REASON_SUPERSEDED = "NewerRevision"
 REASON_PROMOTED = "PostPromotionWindowPassed"
 REASON_PROMOTED_FIRST = "FirstRollout"
 REASON_WINDOW_CUT = "NewerRevisionDuringWindow"
+# The API server refused a child write (module rejections): Degraded condition, Warning Event.
+REASON_CHILD_REJECTED = "ChildRejected"
 
 FAILED_RESULTS = (RolloutResult.ROLLED_BACK, RolloutResult.ABORTED)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from tradingbot_operator.conditions import ConditionStatus, set_condition
 from tradingbot_operator.health import ColorHealth
 from tradingbot_operator.model import ConditionType, Phase, RolloutStage, TradingBotSpec, TradingBotStatus
-from tradingbot_operator.plan.context import Pass, migration_pending, preview
-from tradingbot_operator.rejections import REASON_CHILD_REJECTED
+from tradingbot_operator.plan.context import REASON_CHILD_REJECTED, Pass, migration_pending, preview
 from tradingbot_operator.stopping import stopped_message
 
 # The phase of a rollout in progress by its stage (a pending migration shows as Migrating first).
