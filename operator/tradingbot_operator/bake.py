@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from tradingbot_operator.health import color_health
 from tradingbot_operator.model import Color
 from tradingbot_operator.observed import Observed
-from tradingbot_operator.phase import color_health
 
 # (pod name, its Ready lastTransitionTime) of every Ready pod: which Ready pods were observed.
 Fingerprint = frozenset[tuple[str, datetime | None]]
@@ -39,7 +39,7 @@ class ReadyObservations:
 
     def observe(self, uid: str, observed: Observed, replicas: int, now: datetime) -> Mapping[Color, datetime]:
         """Record this pass's look at the TradingBot ``uid``; returns, per color whose Deployment's pods
-        are all Ready (``phase.color_health(...).ready`` for its template revision and ``replicas``),
+        are all Ready (``health.color_health(...).ready`` for its template revision and ``replicas``),
         when this operator first saw exactly these pods Ready (``now`` or earlier, whole seconds, UTC).
         ``now`` is the reconciler's clock (timezone-aware UTC). Colors not Ready are forgotten.
         """

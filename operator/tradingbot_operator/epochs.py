@@ -1,10 +1,11 @@
 """The highest fencing epoch this operator process wrote, per TradingBot (pure, in memory).
 
-``status.epoch`` must never decrease (DESIGN §4): the CRD refuses a lower value through a transition
-rule, and, as a second line, the operator refuses to act on a status whose epoch is below what this
-process itself wrote for the same object. Keyed by the TradingBot's UID, so an object deleted and
-recreated under the same name starts clean. Only epochs this process wrote count: after a restart the
-memory is empty and the first status read is trusted (the CRD rule still holds).
+``status.epoch`` must never decrease (docs/ARCHITECTURE.md, "Status"): the CRD refuses a lower value
+through a transition rule, and, as a second line, the operator refuses to act on a status whose
+epoch is below what this process itself wrote for the same object. Keyed by the TradingBot's UID, so
+an object deleted and recreated under the same name starts clean. Only epochs this process wrote
+count: after a restart the memory is empty and the first status read is trusted (the CRD rule still
+holds).
 """
 
 from __future__ import annotations

@@ -3,14 +3,16 @@
 One :class:`Kube` per process wraps a ``kubernetes.aio.client.ApiClient`` (authentication, TLS,
 connection pool, retries of idempotent requests). Requests go through the client's own request
 serialiser with plain JSON bodies: the children are built as wire-shaped mappings by the pure
-:mod:`tradingbot_operator.children`, so what is compared is exactly what is sent.
+:mod:`tradingbot_operator.children` (one module per kind: name, build, differs, patch, parse), so
+what is compared is exactly what is sent.
 
 Three jobs:
 
 * :meth:`Kube.observe` lists a TradingBot's children by the ``ploy.dev/tradingbot`` label and turns them
   into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
-* :meth:`Kube.apply` carries out one plan action, checking before acting: read the live object,
-  compare, and only then create/replace/patch; ``404``/``409`` on the way are expected races, not errors;
+* :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: read the
+  live child, create it when missing, else check it is owned and patch it only when its kind says it
+  differs); ``404``/``409`` on the way are expected races, not errors;
 * :meth:`Kube.write_status` writes the TradingBot status once per pass through the status subresource
   (JSON merge patch guarded by ``metadata.resourceVersion``, so a pass that planned from a stale view
   fails with :class:`StaleObject` instead of overwriting a newer status).
@@ -44,22 +46,18 @@ from tradingbot_operator.actions import (
     EnsureService,
     ScaleDeployment,
 )
-from tradingbot_operator.children import JSON, Owner
+from tradingbot_operator.children import JSON, ChildKind, Owner
+from tradingbot_operator.children.config_map import KIND as CONFIG_MAP
+from tradingbot_operator.children.deployment import KIND as DEPLOYMENT
+from tradingbot_operator.children.job import KIND as JOB
+from tradingbot_operator.children.meta import MERGE_PATCH
+from tradingbot_operator.children.service import KIND as SERVICE
 from tradingbot_operator.model import GROUP, PLURAL, VERSION, TradingBotStatus
-from tradingbot_operator.names import (
-    LABEL_COLOR,
-    LABEL_TRADINGBOT,
-    config_map_name,
-    deployment_name,
-    migration_job_name,
-    service_name,
-)
+from tradingbot_operator.names import LABEL_COLOR, LABEL_TRADINGBOT
 from tradingbot_operator.snapshot import Snapshot, build_snapshot
 
 log = logging.getLogger("tradingbot_operator.kube")
 
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 NOT_FOUND = 404
 CONFLICT = 409
 # Seconds per request; the client's own default (5 min) would stall a reconcile pass on a hung connection.
@@ -80,19 +78,8 @@ def tradingbot_path(namespace: str, name: str | None = None) -> str:
     return f"{base}/{name}" if name else base
 
 
-def _core(namespace: str, plural: str, name: str | None = None) -> str:
-    base = f"/api/v1/namespaces/{namespace}/{plural}"
-    return f"{base}/{name}" if name else base
-
-
-def _apps(namespace: str, name: str | None = None) -> str:
-    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-    return f"{base}/{name}" if name else base
-
-
-def _jobs(namespace: str, name: str | None = None) -> str:
-    base = f"/apis/batch/v1/namespaces/{namespace}/jobs"
-    return f"{base}/{name}" if name else base
+def _pods(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods"
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JSON:
@@ -112,6 +99,16 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JSON:
         elif value != before or key not in old:
             patch[key] = value
     return patch
+
+
+def _check_owned(live: JSON, owner: Owner) -> None:
+    """Raise :class:`ForeignChild` unless ``owner`` controls the live object."""
+    if not children.is_owned_by(live, owner):
+        kind = live.get("kind", "object")
+        name = live.get("metadata", {}).get("name")
+        raise ForeignChild(
+            f"{kind} {owner.namespace}/{name} exists but is not owned by TradingBot {owner.name}"
+        )
 
 
 def parse_status(raw: Mapping[str, Any] | None) -> TradingBotStatus:
@@ -229,11 +226,11 @@ class Kube:
         ns = owner.namespace
         selector = f"{LABEL_TRADINGBOT}={owner.name}"
         deployments, pods, services, config_maps, jobs = await asyncio.gather(
-            self.list_items(_apps(ns), selector),
-            self.list_items(_core(ns, "pods"), f"{selector},{LABEL_COLOR}"),
-            self.list_items(_core(ns, "services"), selector),
-            self.list_items(_core(ns, "configmaps"), selector),
-            self.list_items(_jobs(ns), selector),
+            self.list_items(DEPLOYMENT.path(ns), selector),
+            self.list_items(_pods(ns), f"{selector},{LABEL_COLOR}"),
+            self.list_items(SERVICE.path(ns), selector),
+            self.list_items(CONFIG_MAP.path(ns), selector),
+            self.list_items(JOB.path(ns), selector),
         )
         return build_snapshot(
             body, deployments=deployments, pods=pods, services=services, config_maps=config_maps, jobs=jobs
@@ -254,59 +251,51 @@ class Kube:
                         "Event %s for %s/%s not recorded: %s", action.reason, owner.namespace, owner.name, exc
                     )
             case EnsureConfigMap():
-                await self._ensure_config_map(owner, action)
+                await self.ensure(
+                    owner, CONFIG_MAP, children.config_map(owner, action.config_hash, action.data)
+                )
             case EnsureDeployment():
-                await self._ensure_deployment(owner, action)
+                desired = children.deployment(
+                    owner, action.color, action.revision, action.replicas, action.pod
+                )
+                await self.ensure(owner, DEPLOYMENT, desired)
             case ScaleDeployment():
                 await self._scale_deployment(owner, action)
             case EnsureService():
-                await self._ensure_service(owner, action)
+                await self.ensure(owner, SERVICE, children.service(owner, action.role, action.color))
             case EnsureMigrationJob():
-                await self._ensure_job(owner, action)
+                desired = children.migration_job(owner, action.revision, action.args, action.pod)
+                await self.ensure(owner, JOB, desired)
             case DeleteMigrationJob():
                 await self._delete_job(owner, action)
 
-    def _check_owned(self, live: JSON, owner: Owner) -> None:
-        if not children.is_owned_by(live, owner):
-            kind = live.get("kind", "object")
-            name = live.get("metadata", {}).get("name")
-            raise ForeignChild(
-                f"{kind} {owner.namespace}/{name} exists but is not owned by TradingBot {owner.name}"
-            )
+    async def ensure(self, owner: Owner, kind: ChildKind, desired: JSON) -> None:
+        """Check, then act: make the child ``desired`` (wire JSON, named in its metadata) exist as built.
 
-    async def _ensure_config_map(self, owner: Owner, action: EnsureConfigMap) -> None:
-        path = _core(owner.namespace, "configmaps", config_map_name(owner.name, action.config_hash))
-        live = await self.get(path)
-        if live is not None:
-            self._check_owned(live, owner)
-            return  # immutable, and named by the hash of its content
-        await self.create(
-            _core(owner.namespace, "configmaps"), children.config_map(owner, action.config_hash, action.data)
-        )
-
-    async def _ensure_deployment(self, owner: Owner, action: EnsureDeployment) -> None:
-        desired = children.deployment(owner, action.color, action.revision, action.replicas, action.pod)
-        path = _apps(owner.namespace, deployment_name(owner.name, action.color))
+        Missing: create it (409, someone created it meanwhile: read it again and go on). Present: raise
+        :class:`ForeignChild` unless ``owner`` controls it; patch it only when ``kind.differs`` says so
+        (never for an immutable kind). A child gone between the steps is left to the next pass.
+        """
+        path = kind.path(owner.namespace, desired["metadata"]["name"])
         live = await self.get(path)
         if live is None:
-            if await self.create(_apps(owner.namespace), desired) is not None:
+            if await self.create(kind.path(owner.namespace), desired) is not None:
                 return
-            live = await self.get(path)  # created by someone else meanwhile: fall through to compare
+            live = await self.get(path)
             if live is None:
                 return
-        self._check_owned(live, owner)
-        if not children.deployment_needs_update(live, desired):
+        _check_owned(live, owner)
+        if kind.differs is None or kind.patch is None or not kind.differs(live, desired):
             return
-        await self.request(
-            "PATCH", path, body=children.deployment_update_patch(live, desired), content_type=JSON_PATCH
-        )
+        body, content_type = kind.patch(live, desired)
+        await self.request("PATCH", path, body=body, content_type=content_type)
 
     async def _scale_deployment(self, owner: Owner, action: ScaleDeployment) -> None:
-        path = _apps(owner.namespace, deployment_name(owner.name, action.color))
+        path = DEPLOYMENT.path(owner.namespace, children.deployment_name(owner.name, action.color))
         live = await self.get(path)
         if live is None:
             return
-        self._check_owned(live, owner)
+        _check_owned(live, owner)
         if live.get("spec", {}).get("replicas") == action.replicas:
             return
         # No resourceVersion precondition: the controller's status updates would make it fail often,
@@ -319,38 +308,8 @@ class Kube:
             if exc.status != NOT_FOUND:
                 raise
 
-    async def _ensure_service(self, owner: Owner, action: EnsureService) -> None:
-        desired = children.service(owner, action.role, action.color)
-        path = _core(owner.namespace, "services", service_name(owner.name, action.role))
-        live = await self.get(path)
-        if live is None:
-            if await self.create(_core(owner.namespace, "services"), desired) is not None:
-                return
-            live = await self.get(path)
-            if live is None:
-                return
-        self._check_owned(live, owner)
-        if not children.service_differs(live, desired):
-            return
-        # Replace exactly the selector and ports (a merge would keep stale selector keys).
-        patch = [
-            {"op": "replace", "path": "/spec/selector", "value": desired["spec"]["selector"]},
-            {"op": "replace", "path": "/spec/ports", "value": desired["spec"]["ports"]},
-        ]
-        await self.request("PATCH", path, body=patch, content_type=JSON_PATCH)
-
-    async def _ensure_job(self, owner: Owner, action: EnsureMigrationJob) -> None:
-        path = _jobs(owner.namespace, migration_job_name(owner.name, action.revision))
-        live = await self.get(path)
-        if live is not None:
-            self._check_owned(live, owner)
-            return  # a Job's template is immutable; its result is what the plan reads
-        await self.create(
-            _jobs(owner.namespace), children.migration_job(owner, action.revision, action.args, action.pod)
-        )
-
     async def _delete_job(self, owner: Owner, action: DeleteMigrationJob) -> None:
-        path = _jobs(owner.namespace, migration_job_name(owner.name, action.revision))
+        path = JOB.path(owner.namespace, children.migration_job_name(owner.name, action.revision))
         live = await self.get(path)
         if live is None or not children.is_owned_by(live, owner):
             return
@@ -365,6 +324,6 @@ class Kube:
         now = datetime.now(UTC)
         await self.request(
             "POST",
-            _core(owner.namespace, "events"),
+            f"/api/v1/namespaces/{owner.namespace}/events",
             body=children.event(owner, type_, reason, message, now, self.instance),
         )

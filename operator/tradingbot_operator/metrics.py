@@ -15,8 +15,13 @@ Names follow Prometheus conventions (base units, ``_total`` for counters, ``_sec
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from tradingbot_operator.model import Color
+from tradingbot_operator.plan import RolledBack, RolloutEnded, Transition
 
 # Rollouts take seconds (tests) to tens of minutes (production bake + post-promotion windows).
 ROLLOUT_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
@@ -59,6 +64,36 @@ class OperatorMetrics:
             ["namespace", "name"],
             registry=registry,
         )
+
+    def record_pass(
+        self,
+        namespace: str,
+        name: str,
+        epoch: int,
+        transitions: Iterable[Transition],
+        *,
+        failed_at: Mapping[Color, datetime],
+        switched: bool,
+        now: datetime,
+    ) -> None:
+        """Record what one applied pass committed.
+
+        ``epoch``: the new ``status.epoch``; ``transitions``: the plan's; ``failed_at``: per color, when
+        its pods last showed trouble (UTC, from the pass's snapshot); ``switched``: the pass wrote the
+        active Service's selector; ``now``: the operator's clock after the actions (UTC). A rollback
+        after promotion counts towards the time to rollback only once the active Service was written.
+        """
+        self.active_epoch.labels(namespace, name).set(epoch)
+        for transition in transitions:
+            if not isinstance(transition, RolloutEnded):
+                continue
+            last = transition.last
+            self.rollouts.labels(namespace, name, last.result.value).inc()
+            self.rollout_duration.observe(max(0.0, (last.finished_at - last.started_at).total_seconds()))
+            if isinstance(transition, RolledBack) and switched:
+                failed = failed_at.get(transition.failed)
+                if failed is not None:
+                    self.time_to_rollback.observe(max(0.0, (now - failed).total_seconds()))
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the per-TradingBot series of a deleted TradingBot."""

@@ -1,6 +1,7 @@
 """Names, labels and annotations of a TradingBot's children (the operator contract, pure).
 
-Shared by the plan (which speaks in colors and roles) and the Kubernetes I/O (which needs names).
+Shared by the plan (which speaks in colors and roles) and the Kubernetes I/O. Each child's name is
+given by its kind's module in :mod:`tradingbot_operator.children`.
 """
 
 from __future__ import annotations
@@ -33,26 +34,6 @@ class ServiceRole(StrEnum):
 
     ACTIVE = "active"
     PREVIEW = "preview"
-
-
-def deployment_name(bot: str, color: Color) -> str:
-    """``<bot>-<color>``."""
-    return f"{bot}-{color.value}"
-
-
-def service_name(bot: str, role: ServiceRole) -> str:
-    """``<bot>`` for the active Service, ``<bot>-preview`` for the preview Service."""
-    return bot if role is ServiceRole.ACTIVE else f"{bot}-preview"
-
-
-def config_map_name(bot: str, config_hash: str) -> str:
-    """``<bot>-config-<hash>``: immutable, one per rendered config."""
-    return f"{bot}-config-{config_hash}"
-
-
-def migration_job_name(bot: str, revision: str) -> str:
-    """``<bot>-migrate-<revision>``."""
-    return f"{bot}-migrate-{revision}"
 
 
 def selector_labels(bot: str, color: Color | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from tradingbot_operator.snapshot import parse_time
+from tradingbot_operator.children import parse_time
 
 log = logging.getLogger("tradingbot_operator.peering")
 

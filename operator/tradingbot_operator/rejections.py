@@ -4,10 +4,11 @@ The CRD checks the pod-template values it passes on with the API's own formats, 
 API may still refuse something (a rule the CRD does not know, a newer server). Such a refusal is not
 a transient error: the TradingBot would stay Progressing with nothing on it saying why. So the
 reconciler remembers the API server's message per TradingBot UID (:class:`Rejections`, in memory),
-emits a Warning Event ``ChildRejected`` once per message, and the next pass's plan shows it as the
-condition ``Degraded=True`` with reason ``ChildRejected`` (``observed.child_rejected``). A pass whose
-child writes all succeed forgets it. The message is the API server's own text about the child the
-operator built; children carry no secret value (the database URL is a ``secretKeyRef``).
+emits a Warning Event ``ChildRejected`` (``plan.context.REASON_CHILD_REJECTED``) once per message,
+and the next pass's plan shows it as the condition ``Degraded=True`` with reason ``ChildRejected``
+(``observed.child_rejected``). A pass whose child writes all succeed forgets it. The message is the
+API server's own text about the child the operator built; children carry no secret value (the
+database URL is a ``secretKeyRef``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 
 from kubernetes.aio.client.exceptions import ApiException
 
-REASON_CHILD_REJECTED = "ChildRejected"
 # HTTP statuses of a write the API server refuses for its content (not a race, not an outage).
 REJECTED_STATUSES = (400, 422)
 MAX_MESSAGE = 1000

@@ -5,7 +5,7 @@ A stopped TradingBot runs no pod: every color's Deployment is scaled to 0, so no
 again is the one that traded before; no epoch is spent on a stop). While stopped, no rollout starts,
 a rollout before its promotion is held (its bake restarts when pods are Ready again, the stopped time
 extends its progress deadline like a pause does), and nothing is promoted: a color is promoted only
-with at least one Ready pod (:func:`tradingbot_operator.phase.color_health`). Stopping inside a
+with at least one Ready pod (:func:`tradingbot_operator.health.color_health`). Stopping inside a
 post-promotion window ends the window (``StoppedDuringWindow``): with no pod there is nothing left to
 verify, and pods starting again later must not count as readiness lost.
 """

@@ -26,7 +26,7 @@ from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.model import Color, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.observed import DeploymentFacts, JobFacts, JobState, Observed, PodFacts, ServiceFacts
-from tradingbot_operator.plan import Plan, plan
+from tradingbot_operator.plan import Plan, RolloutEnded, plan
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 CONDITION_ID = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
@@ -209,6 +209,12 @@ class Bot:
         """Advance the clock, run one pass, apply its actions, keep its status."""
         self.now += timedelta(seconds=seconds)
         result = plan(self.spec, self.status, self.observed(), self.now)
+        # The Events are exactly the transitions' (in order); a rollout's end carries its lastRollout.
+        assert [a for a in result.actions if isinstance(a, EmitEvent)] == [
+            t.event() for t in result.transitions
+        ]
+        ended = [t for t in result.transitions if isinstance(t, RolloutEnded)]
+        assert not ended or ended[-1].last == result.status.last_rollout
         self.status = result.status
         self.world.apply(result.actions, self.now)
         self.history.append(result)

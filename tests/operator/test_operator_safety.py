@@ -29,7 +29,8 @@ from tests.operator.operator_harness import (
     tradingbot,
 )
 from tests.support.cluster import ClusterHandle
-from tradingbot_operator.kube import JSON_PATCH, MERGE_PATCH, Kube, tradingbot_path
+from tradingbot_operator.children.meta import JSON_PATCH, MERGE_PATCH
+from tradingbot_operator.kube import Kube, tradingbot_path
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.reconciler import REASON_EPOCH_REGRESSED, Reconciler
 

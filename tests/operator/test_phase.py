@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.operator.plan_world import T0
-from tradingbot_operator.model import Color, Phase
+from tests.operator.plan_world import T0, spec_dict
+from tradingbot_operator.health import ColorHealth, color_health
+from tradingbot_operator.model import Color, Phase, RolloutProgress, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.observed import DeploymentFacts, Observed, PodFacts
-from tradingbot_operator.phase import color_health, compute_phase
+from tradingbot_operator.plan.phase import compute_phase
 
 NONE: dict[str, Any] = {
     "paused": False,
@@ -50,7 +51,29 @@ PHASES = [
     ("facts", "phase"), PHASES, ids=[p.value + str(i) for i, (_, p) in enumerate(PHASES)]
 )
 def test_compute_phase(facts: dict[str, Any], phase: Phase) -> None:
-    assert compute_phase(**{**NONE, **facts}) == phase
+    """Each row's facts become a spec, a status and the active color's health."""
+    f = {**NONE, **facts}
+    raw = spec_dict(migration={"enabled": f["migrating"]})
+    spec = TradingBotSpec.model_validate({**raw, "paused": f["paused"], "replicas": 0 if f["stopped"] else 1})
+    rollout = RolloutProgress(
+        revision="r2",
+        color=Color.GREEN,
+        generation=1,
+        started_at=T0,
+        ready_since=f["ready_since"],
+        baked_at=T0 if f["baked"] else None,
+        promoted_at=T0 if f["promoted"] else None,
+    )
+    status = TradingBotStatus(
+        active_color=Color.BLUE if f["has_active"] else None,
+        active_revision="r1" if f["has_active"] else None,
+        rollout=rollout if f["rolling_out"] else None,
+    )
+    ready = f["active_ready"]
+    active = ColorHealth(
+        exists=True, ready=ready, available=ready, ready_since=None, restarts=0, ready_pods=int(ready)
+    )
+    assert compute_phase(spec, status, active if f["has_active"] else None, failed=f["failed"]) == phase
 
 
 def pod(

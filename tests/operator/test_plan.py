@@ -1,4 +1,4 @@
-"""The pure rollout plan, table-driven: every transition of DESIGN §3 as a scenario of passes.
+"""The pure rollout plan, table-driven: every transition (docs/ARCHITECTURE.md) as a scenario of passes.
 
 A scenario is a list of steps; each step advances the clock, changes the world (pods Ready, NotReady,
 restarting; spec edits; annotations) and runs one plan pass whose actions are applied to the

@@ -161,7 +161,7 @@ async def test_crash_loop_rolled_back_before_deadline(
     status = await view.wait_status(phase_is("Degraded"), "crash-loop rollback", within=30)
     last = status["lastRollout"]
     assert last["reason"] == "TooManyRestarts" and last["result"] == "RolledBack"
-    from tradingbot_operator.snapshot import parse_time
+    from tradingbot_operator.children import parse_time
 
     started, finished = parse_time(last["startedAt"]), parse_time(last["finishedAt"])
     assert started is not None and finished is not None

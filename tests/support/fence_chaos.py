@@ -59,7 +59,8 @@ from tradingbot.ledger.rows import StoredOrder
 from tradingbot.ledger.store import Ledger
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.tradingbot_watch import fence_key_from_object
-from tradingbot_operator.kube import MERGE_PATCH, Kube, tradingbot_path
+from tradingbot_operator.children.meta import MERGE_PATCH
+from tradingbot_operator.kube import Kube, tradingbot_path
 
 ACTIONS = ("promote", "rollback", "evict", "force-delete", "freeze", "slow-venue", "pg-restart", "tamper")
 ROOT = Path(__file__).resolve().parents[2]

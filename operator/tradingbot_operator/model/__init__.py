@@ -1,6 +1,6 @@
 """The TradingBot resource (``ploy.dev/v1alpha1``) as pydantic models: the one source of the CRD schema."""
 
-from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult
+from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult, RolloutStage
 from tradingbot_operator.model.spec import (
     DatabaseSpec,
     MarketSpec,
@@ -52,6 +52,7 @@ __all__ = [
     "RolloutProgress",
     "RolloutResult",
     "RolloutSpec",
+    "RolloutStage",
     "SecretKeyRef",
     "Standby",
     "StrategySpec",

@@ -1,4 +1,4 @@
-"""Closed vocabularies of the TradingBot resource: colors, phases, rollout results, condition types."""
+"""Closed vocabularies of the TradingBot resource: colors, phases, rollout stages and results, conditions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Color(StrEnum):
 
 
 class Phase(StrEnum):
-    """``status.phase``: a display summary calculated by ``phase.compute_phase``, never branched on."""
+    """``status.phase``: a display summary calculated by ``plan.phase.compute_phase``, never branched on."""
 
     PENDING = "Pending"  # no active color yet and no rollout running
     MIGRATING = "Migrating"  # the migration Job of the new revision runs
@@ -30,6 +30,21 @@ class Phase(StrEnum):
     DEGRADED = "Degraded"  # the desired revision failed, or the active color is not Ready
     PAUSED = "Paused"  # spec.paused: no rollout progress
     STOPPED = "Stopped"  # spec.replicas 0: no pod runs, nobody trades, no rollout progress or promotion
+
+
+class RolloutStage(StrEnum):
+    """Where a rollout in progress stands (``RolloutProgress.stage``), derived from its timestamps.
+
+    ``Starting``: the new color is starting (or its migration runs); not all replicas Ready yet.
+    ``Baking``: all replicas Ready since ``readySince``; the bake runs. ``Baked``: ``bakedAt`` is set,
+    the gate passed; promotion waits for ``autoPromote`` or ``ploy.dev/promote``. ``Verifying``:
+    ``promotedAt`` is set; the new color is active and inside its post-promotion window.
+    """
+
+    STARTING = "Starting"
+    BAKING = "Baking"
+    BAKED = "Baked"
+    VERIFYING = "Verifying"
 
 
 class RolloutResult(StrEnum):

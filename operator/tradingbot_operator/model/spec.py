@@ -1,4 +1,4 @@
-"""``TradingBot.spec`` (DESIGN §2) as pydantic models: the one source of the CRD's spec schema.
+"""``TradingBot.spec`` as pydantic models: the one source of the CRD's spec schema.
 
 Field names are snake_case in Python and camelCase on the wire (aliases). Every field has a
 description (``kubectl explain tradingbot.spec...``); every rule the API server can check statically

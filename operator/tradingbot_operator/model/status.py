@@ -1,6 +1,7 @@
 """``TradingBot.status`` as pydantic models: what the operator knows and the bots obey.
 
-``activeColor`` + ``epoch`` are the single source of truth for which color may trade (DESIGN §4).
+``activeColor`` + ``epoch`` are the single source of truth for which color may trade
+(docs/ARCHITECTURE.md, "Status").
 The timestamps the rollout gates need (``rollout.startedAt``, ``rollout.readySince``,
 ``rollout.promotedAt``, ...) are facts kept here so the operator can be killed at any point and resume
 from the objects and status alone. ``phase`` is written for display only; the plan never reads it.
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from tradingbot_operator.model.common import CrdModel
-from tradingbot_operator.model.enums import Color, Phase, RolloutResult
+from tradingbot_operator.model.enums import Color, Phase, RolloutResult, RolloutStage
 
 Revision = Annotated[str, Field(max_length=64)]
 
@@ -79,6 +80,21 @@ class RolloutProgress(CrdModel):
     previous_revision: Revision | None = Field(
         default=None, alias="previousRevision", description="Active revision before promotion."
     )
+
+    @property
+    def stage(self) -> RolloutStage:
+        """The stage, from the latest timestamp set: promotedAt, bakedAt, readySince, else Starting.
+
+        Promotion sets ``bakedAt`` too (a promote request skips the rest of the bake), so every later
+        timestamp implies the earlier stages passed.
+        """
+        if self.promoted_at is not None:
+            return RolloutStage.VERIFYING
+        if self.baked_at is not None:
+            return RolloutStage.BAKED
+        if self.ready_since is not None:
+            return RolloutStage.BAKING
+        return RolloutStage.STARTING
 
 
 class LastRollout(CrdModel):

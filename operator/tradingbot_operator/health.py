@@ -1,7 +1,7 @@
-"""Facts about a color's health and the calculated phase (pure).
+"""How one color's pods of one revision are doing (pure): ready, available, restarts.
 
-The phase is *calculated* from facts every pass and written to ``status.phase`` for display; no code
-path branches on a stored phase.
+Read by the plan (gate, promotion, post-promotion window, phase) and by the bake's first observation
+of "all pods Ready" (module ``bake``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tradingbot_operator.model import Color, Phase
+from tradingbot_operator.model import Color
 from tradingbot_operator.observed import Observed
 
 
@@ -64,46 +64,3 @@ def color_health(observed: Observed, color: Color, revision: str, replicas: int)
         restarts=restarts,
         ready_pods=len(ready_pods),
     )
-
-
-def compute_phase(
-    *,
-    paused: bool,
-    stopped: bool = False,
-    rolling_out: bool,
-    migrating: bool,
-    ready_since: datetime | None,
-    baked: bool,
-    promoted: bool,
-    failed: bool,
-    has_active: bool,
-    active_ready: bool,
-) -> Phase:
-    """The phase for display, from facts.
-
-    ``stopped``: ``spec.replicas`` is 0 (shown before everything else: no pod runs, nobody trades);
-    ``rolling_out``: a rollout is in progress; ``migrating``: its migration Job has not succeeded yet;
-    ``ready_since``: all its replicas are Ready since then; ``baked``: its gate passed; ``promoted``: it
-    is active and inside the post-promotion window; ``failed``: the desired revision failed and waits
-    for a spec change or ``ploy.dev/retry``; ``has_active`` / ``active_ready``: an active color exists /
-    all its replicas are Ready.
-    """
-    if stopped:
-        return Phase.STOPPED
-    if paused:
-        return Phase.PAUSED
-    if rolling_out:
-        if promoted:
-            return Phase.VERIFYING
-        if migrating:
-            return Phase.MIGRATING
-        if baked:
-            return Phase.AWAITING_PROMOTION
-        if ready_since is not None:
-            return Phase.BAKING
-        return Phase.PROGRESSING
-    if failed or (has_active and not active_ready):
-        return Phase.DEGRADED
-    if has_active:
-        return Phase.HEALTHY
-    return Phase.PENDING

@@ -1,0 +1,218 @@
+"""A keyed work queue on the running asyncio event loop (generic: no Kubernetes, no clock but the loop's).
+
+:meth:`WorkQueue.trigger` asks for the work of one key now or after a delay. The work of one key never
+overlaps itself; triggers arriving while it runs coalesce into one follow-up run. After a run the key
+is due again after the :class:`Done`'s ``requeue_after`` (floor ``min_requeue_seconds``), else after
+``resync_seconds`` (a *resync*: a run nothing in particular asked for, which runs in its own small
+lane so it never queues ahead of a run a change asked for). A run that raised is retried after
+``backoff_first_seconds``, doubling up to ``backoff_max_seconds``; an exception of ``retry_at_once``
+(e.g. an optimistic-concurrency conflict) runs the work again at once instead. Waiting is an event-loop
+timer (``loop.call_later``), never a sleep; the timers are in memory only.
+
+:meth:`pause` cancels every timer and every run in flight and holds new triggers; :meth:`resume` runs
+every key known or asked for meanwhile. Keys must be hashable and sortable (resume runs them in order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+# Seconds; a run that finds nothing due still runs this often.
+RESYNC_SECONDS = 300.0
+# Seconds; floor of a requeue, so work that is due "now" cannot spin the loop.
+MIN_REQUEUE_SECONDS = 0.2
+# Runs at once over all keys (resyncs get an eighth of it, at least one, in their own lane).
+MAX_CONCURRENT = 16
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Done:
+    """How one run of a key's work ended.
+
+    ``requeue_after``: seconds until the key is due again (None: after the resync interval);
+    ``again``: run once more right away (something this run changed needs another look);
+    ``gone``: the key's object no longer exists: forget the key (no timer, ``on_forget`` called).
+    """
+
+    requeue_after: float | None = None
+    again: bool = False
+    gone: bool = False
+
+
+@dataclass
+class _KeyState:
+    running: asyncio.Task[None] | None = None
+    dirty: bool = False
+    timer: asyncio.TimerHandle | None = None
+    timer_due: float = 0.0
+    timer_resync: bool = False
+    failures: int = 0
+    runs: int = 0
+
+
+class WorkQueue(Generic[K]):
+    """Runs ``work(key)`` per key, one run at a time per key, on the running event loop.
+
+    ``on_error(key, retry_in_seconds)`` is called inside the ``except`` block of a run that raised (so
+    ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[K], Awaitable[Done]],
+        *,
+        resync_seconds: float = RESYNC_SECONDS,
+        max_concurrent: int = MAX_CONCURRENT,
+        min_requeue_seconds: float = MIN_REQUEUE_SECONDS,
+        backoff_first_seconds: float = BACKOFF_FIRST_SECONDS,
+        backoff_max_seconds: float = BACKOFF_MAX_SECONDS,
+        retry_at_once: tuple[type[BaseException], ...] = (),
+        on_error: Callable[[K, float], None] = lambda key, delay: None,
+        on_forget: Callable[[K], None] = lambda key: None,
+    ) -> None:
+        self._work = work
+        self.resync_seconds = resync_seconds
+        self._min_requeue = min_requeue_seconds
+        self._backoff = (backoff_first_seconds, backoff_max_seconds)
+        self._retry_at_once = retry_at_once
+        self._on_error = on_error
+        self._on_forget = on_forget
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._resync_slots = asyncio.Semaphore(max(1, max_concurrent // 8))
+        self._keys: dict[K, _KeyState] = {}
+        self._closed = False
+        self._paused = False
+        self._held: set[K] = set()
+
+    def trigger(self, key: K, delay: float = 0.0, *, resync: bool = False) -> None:
+        """Ask for a run of ``key`` now (``delay`` 0) or after ``delay`` seconds.
+
+        A pending earlier timer wins over a later one; a trigger during a run makes one more run.
+        ``resync`` marks a periodic run nothing in particular asked for (it runs in its own lane).
+        """
+        if self._closed:
+            return
+        if self._paused:
+            self._held.add(key)
+            return
+        state = self._keys.setdefault(key, _KeyState())
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            due = loop.time() + delay
+            if state.timer is not None and state.timer_due <= due:
+                return
+            if state.timer is not None:
+                state.timer.cancel()
+            state.timer_due = due
+            state.timer_resync = resync
+            state.timer = loop.call_later(delay, self._fire, key)
+            return
+        if state.running is not None and not state.running.done():
+            state.dirty = True
+            return
+        state.running = loop.create_task(self._run(key, resync), name=f"work {key}")
+
+    def _fire(self, key: K) -> None:
+        state = self._keys.get(key)
+        if state is None:
+            return
+        state.timer = None
+        self.trigger(key, resync=state.timer_resync)
+
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume`."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Cancel the timers and the runs in flight, hold new triggers until :meth:`resume`."""
+        if self._paused:
+            return
+        self._paused = True
+        for key, state in self._keys.items():
+            self._held.add(key)
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+            if state.running is not None and not state.running.done():
+                state.running.cancel()
+            state.dirty = False
+
+    def resume(self) -> None:
+        """Run every key known or asked for while paused (in sorted order)."""
+        if not self._paused:
+            return
+        self._paused = False
+        held, self._held = self._held, set()
+        for key in sorted(held | set(self._keys)):  # type: ignore[type-var]
+            self.trigger(key)
+
+    def forget(self, key: K) -> None:
+        """Drop the key and its timer, and call ``on_forget(key)``."""
+        state = self._keys.pop(key, None)
+        if state is not None and state.timer is not None:
+            state.timer.cancel()
+        self._on_forget(key)
+
+    async def close(self) -> None:
+        """Cancel all timers and wait for the runs in flight to stop; later triggers are ignored."""
+        self._closed = True
+        tasks = []
+        for state in self._keys.values():
+            if state.timer is not None:
+                state.timer.cancel()
+            if state.running is not None and not state.running.done():
+                state.running.cancel()
+                tasks.append(state.running)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def runs(self, key: K) -> int:
+        """How many runs of ``key`` have finished without raising (0 for an unknown key)."""
+        state = self._keys.get(key)
+        return state.runs if state else 0
+
+    async def _run(self, key: K, resync: bool = False) -> None:
+        state = self._keys[key]
+        while True:
+            state.dirty = False
+            delay: float | None
+            next_is_resync = False
+            try:
+                async with self._resync_slots if resync else self._slots:
+                    done = await self._work(key)
+            except asyncio.CancelledError:
+                raise
+            except self._retry_at_once:
+                state.dirty = True
+                delay = None
+            except Exception:
+                state.failures += 1
+                first, most = self._backoff
+                delay = min(most, first * 2 ** (state.failures - 1))
+                self._on_error(key, delay)
+            else:
+                state.failures = 0
+                state.runs += 1
+                if done.gone:
+                    self.forget(key)
+                    return
+                state.dirty = state.dirty or done.again
+                delay = self.resync_seconds
+                next_is_resync = True
+                if done.requeue_after is not None and done.requeue_after < self.resync_seconds:
+                    delay = max(done.requeue_after, self._min_requeue)
+                    next_is_resync = False
+            if key not in self._keys or self._closed or self._paused:
+                return
+            if delay is not None:
+                self.trigger(key, delay=delay, resync=next_is_resync)
+            if not state.dirty:
+                return
+            resync = False  # the follow-up run was asked for by a trigger
