@@ -120,14 +120,16 @@ def get(url: str) -> str:
         return f"unreachable: {exc}"
 
 
-def orders_per_epoch(pg: PostgresServer) -> dict[int, int]:
-    """Orders in the ledger per fencing epoch (``psql`` on the loopback listener)."""
+def ledger_by_token(pg: PostgresServer) -> list[tuple[str, ...]]:
+    """Every fencing token handed out, in order: (epoch, token, holder, orders written under it), from
+    the ledger (``fence_holders`` and ``orders``; ``psql`` on the loopback listener)."""
     out = subprocess.run(
         [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-At", "-c",
-         "SELECT epoch, count(*) FROM orders GROUP BY epoch ORDER BY epoch"],
+         "SELECT h.epoch, h.token, h.holder, count(o.client_order_id) FROM fence_holders h "
+         "LEFT JOIN orders o ON o.token = h.token GROUP BY h.epoch, h.token, h.holder ORDER BY h.token"],
         capture_output=True, text=True, check=False, timeout=30,
     ).stdout  # fmt: skip
-    return {int(e): int(n) for e, n in (line.split("|") for line in out.splitlines() if "|" in line)}
+    return [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
 
 
 def up() -> None:
@@ -206,8 +208,7 @@ def up() -> None:
     first = watch(
         cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 180
     )
-    holders: dict[int, str] = {}
-    show_pod(cluster, first, holders)
+    show_pod(cluster, first)
 
     step(
         6,
@@ -222,7 +223,7 @@ def up() -> None:
         "promotion of 1.1.0",
         180,
     )
-    show_pod(cluster, promoted, holders)
+    show_pod(cluster, promoted)
 
     step(
         7, total, "kubectl apply 1.2.0 — its pods cannot reach their database: /health/ready 503, never Ready"
@@ -241,11 +242,10 @@ def up() -> None:
         f"epoch {final.get('epoch')}, reason: {(final.get('lastRollout') or {}).get('reason')}"
     )
 
-    step(8, total, "the ledger: orders per fencing epoch, and the one pod that held each epoch")
+    step(8, total, "the ledger: every fencing token, the one process that held it, its orders")
     time.sleep(2)
-    counts = orders_per_epoch(pg)
-    for e in sorted(set(counts) | set(holders)):
-        console.print(f"epoch {e}: {counts.get(e, 0):5d} orders   held by {holders.get(e, '?')}")
+    for held_epoch, token, holder, orders in ledger_by_token(pg):
+        console.print(f"epoch {held_epoch}, token {token}: {int(orders):5d} orders   held by {holder}")
 
     step(9, total, "left running — how to look and how to clean up")
     active = bot_pod(cluster, str(final.get("activeColor")))
@@ -266,15 +266,14 @@ def up() -> None:
     )
 
 
-def show_pod(cluster: ClusterHandle, status: dict[str, Any], holders: dict[int, str]) -> None:
+def show_pod(cluster: ClusterHandle, status: dict[str, Any]) -> None:
     """Print the active pod (node, IP) with its /health and the head of its /metrics, fetched from
-    this host over the node's bridge, and record it as the holder of the current epoch."""
+    this host over the node's bridge."""
     pod = bot_pod(cluster, str(status.get("activeColor")))
     if pod is None:
         console.print("no Ready active pod")
         return
     ip, name = pod["status"]["podIP"], pod["metadata"]["name"]
-    holders[int(status.get("epoch", 0))] = name
     console.print(
         f"active pod [bold]{name}[/bold] on {pod['spec']['nodeName']} at {ip}, epoch {status.get('epoch')}"
     )

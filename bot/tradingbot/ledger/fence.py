@@ -66,7 +66,8 @@ async def acquire(conn: asyncpg.Connection, key: FenceKey, epoch: int, holder: s
     Returns the new token. Steps, serialised per ``namespace/name`` by a transaction advisory lock:
     retire the bot's version-1 row; refuse when a newer TradingBot of the same name exists (this one
     is then retired too); retire older ones; refuse when the row holds a higher epoch (a stale role);
-    draw the next token. Updating the rows waits for writers holding them ``FOR SHARE``.
+    draw the next token and record it in ``fence_holders``. Updating the rows waits for writers
+    holding them ``FOR SHARE``.
 
     Raises ``FencedError`` when refused; asyncpg errors when the database fails (nothing changed).
     """
@@ -127,6 +128,18 @@ async def acquire(conn: asyncpg.Connection, key: FenceKey, epoch: int, holder: s
         key.namespace,
         key.name,
         key.incarnation,
+        epoch,
+        holder,
+    )
+    await conn.execute(
+        """
+        INSERT INTO fence_holders (token, bot_uid, namespace, name, epoch, holder)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        token,
+        key.uid,
+        key.namespace,
+        key.name,
         epoch,
         holder,
     )

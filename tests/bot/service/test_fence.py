@@ -48,6 +48,16 @@ async def test_every_acquisition_draws_a_greater_token(pool: asyncpg.Pool) -> No
         "ns",
         "bot",
     )
+    async with pool.acquire() as conn:
+        history = [
+            tuple(r)
+            for r in await conn.fetch("SELECT token, epoch, holder FROM fence_holders ORDER BY token")
+        ]
+    assert history == [
+        (first.token, 3, "pod-a pid=1"),
+        (again.token, 3, "pod-b pid=1"),
+        (later.token, 5, "pod-c pid=1"),
+    ], "every token handed out is on record with its holder"
 
 
 async def test_two_processes_at_the_same_epoch_never_both_write(pool: asyncpg.Pool) -> None:

@@ -26,6 +26,18 @@ CREATE TABLE fence_token (
 
 CREATE INDEX fence_token_by_name ON fence_token (namespace, name);
 
+-- Every token ever handed out, and to whom: the audit trail of who could trade when (the fence row
+-- itself only holds the current holder).
+CREATE TABLE fence_holders (
+    token       bigint      PRIMARY KEY,
+    bot_uid     text        NOT NULL,
+    namespace   text        NOT NULL,
+    name        text        NOT NULL,
+    epoch       bigint      NOT NULL,
+    holder      text        NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Which token wrote each order and fill, and the wall-clock instant after which the venue refuses
 -- the order (set before the order is sent; NULL for orders written by version 1).
 ALTER TABLE orders ADD COLUMN token bigint, ADD COLUMN expires_at timestamptz;
