@@ -3,7 +3,7 @@
 # prometheus-operator ServiceMonitor/PodMonitor/PrometheusRule) out of their Go modules at pinned
 # versions, downloaded through the Go module proxy into the module cache. Usage: fetch-crds.sh DIR
 set -euo pipefail
-ARGOCD_VERSION="${PLOY_ARGOCD_VERSION:-v3.1.9}"
+ARGOCD_VERSION="${PLOY_ARGOCD_VERSION:-v3.6.1}"   # the version scripts/build-argocd.sh builds
 PROMOP_VERSION="${PLOY_PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 OUT="${1:?usage: fetch-crds.sh DIR}"
 mkdir -p "$OUT"

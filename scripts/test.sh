@@ -8,6 +8,8 @@ t0=$(date +%s)
 bash scripts/bootstrap.sh
 PLOY_K8S_BIN="$(bash scripts/build-control-plane.sh | tail -1)"
 export PLOY_K8S_BIN
+PLOY_ARGOCD_BIN="$(bash scripts/build-argocd.sh | tail -1)"
+export PLOY_ARGOCD_BIN
 export PLOY_CRDS_DIR="${PLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ploy}/crds"
 export PLOY_REQUIRE_TIERS="${PLOY_REQUIRE_TIERS:-db,cluster}"
 echo "[test] setup took $(( $(date +%s) - t0 ))s; control plane in $PLOY_K8S_BIN" >&2

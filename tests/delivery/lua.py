@@ -6,8 +6,7 @@ in argo-cd v3.1-v3.6; gopher-lua v1.1.2):
 
 - the package library (``package``, ``require``, ``module``) and gopher-lua's base library;
 - the table library (``getn concat insert maxn remove sort``);
-- a "safe os" loaded *under the name of the table library* (``OpenSafeOs`` registers ``time``/``date``
-  into ``table``: an ArgoCD quirk), so there is **no global ``os``**; ``require("os")`` returns a fresh
+- a "safe os" (``OpenSafeOs``) that leaves **no global ``os``** behind; ``require("os")`` returns a fresh
   table with only ``date`` and ``time`` (``PreloadModule("os", SafeOsLoader)``);
 - no ``string``/``math``/``io``/``debug``/``coroutine`` libraries, hence no string methods (``s:sub``).
 
@@ -81,9 +80,8 @@ for name in string.gmatch(KEEP, "%S+") do keep[name] = true end
 local date, time = os.date, os.time
 -- gopher-lua without the string library: strings have no metatable (no ("x"):sub()).
 debug.setmetatable("", nil)
--- gopher-lua's table library lacks Lua 5.1's foreach/foreachi/setn; ArgoCD adds date/time to it.
+-- gopher-lua's table library lacks Lua 5.1's foreach/foreachi/setn.
 table.foreach, table.foreachi, table.setn = nil, nil, nil
-table.date, table.time = date, time
 -- gopher-lua's package: loaders preload + Lua files, no C modules; loaded holds _G, package, table.
 package.cpath = ""
 package.loaders[4], package.loaders[3] = nil, nil
@@ -144,8 +142,8 @@ def run_script(script: str, obj: dict[str, Any]) -> Any:
 
 
 # A health script reporting the VM's environment in its message: the sorted global names (without
-# obj/actionParams), what require("os") returns, the functions ArgoCD put into `table`, and whether
-# strings have methods. Run by the sandbox and by the real ArgoCD binary; both must agree.
+# obj/actionParams), what require("os") returns, which of date/time/foreach/setn `table` has, and
+# whether strings have methods. Run by the sandbox and by the real ArgoCD binary; both must agree.
 PROBE = """
 local names = {}
 for name in pairs(_G) do
