@@ -222,22 +222,35 @@ def test_self_heal_undoes_a_manual_change(gitops: GitOps) -> None:
     wait_until(lambda: synced_at(gitops.apps.get("ploy-operator")), "ploy-operator Synced again", 120)
 
 
-def test_production_waits_for_the_promote_action(gitops: GitOps) -> None:
-    wait_until(lambda: gitops.health("tradingbot-production") == "Suspended", "production Suspended", 400)
-    message = gitops.apps.resource_health("tradingbot-production", "TradingBot", "arb")["message"]
+def _action(gitops: GitOps, app: str, namespace: str, action: str) -> None:
+    """``argocd app actions run <app> <action>`` on TradingBot ``arb`` through argocd-server."""
+    gitops.argocd.cli(
+        "app", "actions", "run", app, action,
+        "--kind", "TradingBot", "--resource-name", "arb", "--namespace", namespace,
+    )  # fmt: skip
+
+
+def test_production_abort_retry_and_promote_actions(gitops: GitOps) -> None:
+    app, ns = "tradingbot-production", "bots-production"
+    wait_until(lambda: gitops.health(app) == "Suspended", "production Suspended (awaiting promotion)", 400)
+    message = gitops.apps.resource_health(app, "TradingBot", "arb")["message"]
     assert "promot" in message.lower(), message
     listed = gitops.argocd.cli(
-        "app", "actions", "list", "tradingbot-production", "--kind", "TradingBot", "--resource-name", "arb"
-    ).stdout
-    assert "promote" in listed and "abort" in listed, listed
-    gitops.argocd.cli(
-        "app", "actions", "run", "tradingbot-production", "promote",
-        "--kind", "TradingBot", "--resource-name", "arb", "--namespace", "bots-production",
-    )  # fmt: skip
-    wait_until(
-        lambda: gitops.health("tradingbot-production") == "Healthy", "production Healthy after promote", 180
+        "app", "actions", "list", app, "--kind", "TradingBot", "--resource-name", "arb"
     )
-    assert gitops.seen["tradingbot-production"][-2:] == ["Suspended", "Healthy"], gitops.seen
-    status = gitops.bot("bots-production")["status"]
+    assert "promote" in listed.stdout and "abort" in listed.stdout, listed.stdout
+
+    _action(gitops, app, ns, "abort")
+    wait_until(lambda: gitops.health(app) == "Degraded", "production Degraded after abort", 120)
+    assert gitops.bot(ns)["status"]["lastRollout"]["result"] == "Aborted"
+
+    _action(gitops, app, ns, "retry")
+    wait_until(lambda: gitops.bot(ns)["status"].get("rollout"), "the operator to retry the rollout", 120)
+    _action(gitops, app, ns, "promote")  # acted on as soon as the new color is Ready (no bake wait)
+    wait_until(lambda: gitops.health(app) == "Healthy", "production Healthy after promote", 300)
+    status = gitops.bot(ns)["status"]
     assert status["lastRollout"]["result"] == "Promoted"
-    wait_until(lambda: synced_at(gitops.apps.get("tradingbot-production")), "production still Synced", 60)
+    assert {"retry", "promote", "abort"} <= set(status["handledActions"]), status["handledActions"]
+    seen = gitops.seen[app]
+    assert seen.index("Suspended") < seen.index("Degraded") < len(seen) - 1 and seen[-1] == "Healthy", seen
+    wait_until(lambda: synced_at(gitops.apps.get(app)), "production still Synced (annotations ignored)", 60)
