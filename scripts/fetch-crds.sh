@@ -18,7 +18,9 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 go mod init ploy.local/crds >/dev/null 2>&1
 dir_of() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
-argo="$(dir_of "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION}")"
+# argo-cd v3.6 declares `go 1.27.0`: its module is only downloaded under that toolchain (fetched from the
+# module proxy once; scripts/build-argocd.sh builds with the same one).
+argo="$(GOTOOLCHAIN="${PLOY_ARGOCD_GOTOOLCHAIN:-go1.27.3}" dir_of "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION}")"
 promop="$(dir_of "github.com/prometheus-operator/prometheus-operator@${PROMOP_VERSION}")"
 for f in application-crd.yaml applicationset-crd.yaml appproject-crd.yaml; do
   cp "$argo/manifests/crds/$f" "$OUT/argocd-$f"
