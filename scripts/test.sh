@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (`make test`): bootstraps a fresh machine (venv, PostgreSQL, the pinned
-# control-plane binaries), runs the static checks, then the whole pytest suite, with the `db` and
-# `cluster` tiers executed, not skipped. Extra arguments go to pytest.
+# control-plane binaries, ArgoCD), runs the static checks, then the whole pytest suite, with the `db`,
+# `cluster` and `argocd` tiers executed, not skipped. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -11,7 +11,7 @@ export PLOY_K8S_BIN
 PLOY_ARGOCD_BIN="$(bash scripts/build-argocd.sh | tail -1)"
 export PLOY_ARGOCD_BIN
 export PLOY_CRDS_DIR="${PLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ploy}/crds"
-export PLOY_REQUIRE_TIERS="${PLOY_REQUIRE_TIERS:-db,cluster}"
+export PLOY_REQUIRE_TIERS="${PLOY_REQUIRE_TIERS:-db,cluster,argocd}"
 echo "[test] setup took $(( $(date +%s) - t0 ))s; control plane in $PLOY_K8S_BIN" >&2
 bash scripts/lint.sh
 .venv/bin/pytest "$@"
