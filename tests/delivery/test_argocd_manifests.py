@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,15 @@ def test_every_argocd_file_is_yaml_with_a_kind() -> None:
         for doc in documents(path.read_text()):
             chart_file = path.parent == ARGOCD / "apps" and path.name in {"Chart.yaml", "values.yaml"}
             assert doc.get("kind") or path.parent.name == "values" or chart_file, path
+
+
+def test_apps_chart_lints_and_needs_the_repository_url() -> None:
+    run(tool("helm"), "lint", "--strict", str(ARGOCD / "apps"), "--set-string", f"repoURL={FORK}")
+    unset = subprocess.run(
+        [tool("helm"), "template", str(ARGOCD / "apps")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unset.returncode != 0 and "ARGOCD_APP_SOURCE_REPO_URL" in unset.stderr
