@@ -89,13 +89,18 @@ else
 fi
 
 # --- 3. helper scripts and base config manifests out of the module --------------------------------
-step "git-verify-wrapper.sh, gpg-wrapper.sh and base config manifests"
+step "git-verify-wrapper.sh, gpg-wrapper.sh, base config manifests and CRDs beside the binary"
 ADIR="$(cd "$W" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)"
 for f in git-verify-wrapper.sh gpg-wrapper.sh; do
   install -m 0755 "$ADIR/hack/$f" "$BIN/$f"    # module-cache files are read-only (0444)
 done
-mkdir -p "$BIN/config"
+mkdir -p "$BIN/config" "$BIN/crds"
 install -m 0644 "$ADIR"/manifests/base/config/argocd-*.yaml "$BIN/config/"
+# The CRDs again beside the binary, so the launcher installs exactly its version's CRDs even if the
+# shared $CACHE/crds was refreshed by another checkout's scripts.
+for f in application-crd.yaml applicationset-crd.yaml appproject-crd.yaml; do
+  install -m 0644 "$ADIR/manifests/crds/$f" "$BIN/crds/argocd-$f"
+done
 
 # --- 4. CRDs of the same version ------------------------------------------------------------------
 step "ArgoCD ${ARGOCD_VERSION} CRDs into $CACHE/crds"

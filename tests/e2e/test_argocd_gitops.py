@@ -86,7 +86,7 @@ def gitops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitOps]:
     cluster.start()
     try:
         argocd = LocalArgoCD(workdir=scratch / "argocd", kubeconfig=cluster.kubeconfig, tools_dir=tools)
-        argocd.install(crds_dir(), [repo.work / "argocd/argocd-cm-patch.yaml"])
+        argocd.install([repo.work / "argocd/argocd-cm-patch.yaml"])
         apps = Apps(tools / "kubectl", cluster.kubeconfig)
         monitoring = sorted(crds_dir().glob("monitoring-*.yaml"))
         apps.kubectl("apply", "--server-side", *[a for p in monitoring for a in ("-f", str(p))])

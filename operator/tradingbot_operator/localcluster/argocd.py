@@ -95,14 +95,16 @@ class LocalArgoCD:
 
     # -- cluster objects -------------------------------------------------------------------------
 
-    def install(self, crds_dir: Path, cm_patches: Sequence[Path] = ()) -> None:
-        """Create namespace ``argocd``, apply the ArgoCD CRDs from ``crds_dir`` (server-side, they are
-        large) and the base config (argocd-cm, -cmd-params-cm, -rbac-cm, -secret), then merge-patch
-        argocd-cm with each of ``cm_patches``. Raises ArgoCDError when kubectl fails."""
+    def install(self, cm_patches: Sequence[Path] = ()) -> None:
+        """Create namespace ``argocd``, apply the build's own ArgoCD CRDs (``<bin_dir>/crds``,
+        server-side: they are large) and the base config (argocd-cm, -cmd-params-cm, -rbac-cm,
+        -secret), then merge-patch argocd-cm with each of ``cm_patches``.
+
+        Raises ArgoCDError when kubectl fails."""
         self.kubectl(
             "apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"
         )
-        crds = [arg for name in CRD_FILES for arg in ("-f", str(crds_dir / name))]
+        crds = [arg for name in CRD_FILES for arg in ("-f", str(self.bin_dir / "crds" / name))]
         self.kubectl("apply", "--server-side", "--force-conflicts", *crds)
         names = [f"crd/{kind}.argoproj.io" for kind in ("applications", "applicationsets", "appprojects")]
         deadline = time.monotonic() + 60
