@@ -25,6 +25,8 @@ from rich.panel import Panel
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from demo_gitops import gitops_leg  # noqa: E402  (scripts/ is on sys.path when run as a script)
+
 from tests.support.cluster import ClusterHandle, crds_dir  # noqa: E402
 from tests.support.mainjob import (  # noqa: E402
     demo_tradingbot,
@@ -84,7 +86,7 @@ def watch(cluster: ClusterHandle, done: Any, what: str, timeout: float) -> dict[
 
 
 def up() -> None:
-    total = 8
+    total = 10
     DEMO.mkdir(parents=True, exist_ok=True)
     if STATE.exists():
         console.print("a previous demo is still running; stopping it first")
@@ -177,7 +179,14 @@ def up() -> None:
         f"epoch {final.get('epoch')}, reason: {(final.get('lastRollout') or {}).get('reason')}"
     )
 
-    step(8, total, "left running — how to look and how to clean up")
+    def remember(pids: dict[str, int]) -> None:
+        state["pids"].update(pids)
+        STATE.write_text(json.dumps(state))
+
+    legs = iter((8, 9))
+    gitops = gitops_leg(console, cluster, DEMO, REPO, remember, lambda text: step(next(legs), total, text))
+
+    step(10, total, "left running — how to look and how to clean up")
     kc = local.kubeconfig
     console.print(
         Panel.fit(
@@ -187,7 +196,10 @@ def up() -> None:
             f"kubectl -n {BOT_NS} get deploy,svc,pods -l ploy.dev/tradingbot={BOT}\n"
             f"kubectl -n {BOT_NS} get events --field-selector involvedObject.kind=TradingBot\n\n"
             f"bot:      http://127.0.0.1:{bot_port}/health   http://127.0.0.1:{bot_port}/metrics\n"
-            f"operator: http://127.0.0.1:{metrics_port}/metrics   logs: {DEMO / 'operator.log'}\n\n"
+            f"operator: http://127.0.0.1:{metrics_port}/metrics   logs: {DEMO / 'operator.log'}\n"
+            f"ArgoCD UI: {gitops['ui']}  (authentication OFF: demo only, loopback)\n"
+            f"  argocd app list --server {gitops['server']} --plaintext\n"
+            f"  git repository: {gitops['repo']} (commit + git push: ArgoCD polls every 30 s)\n\n"
             f"clean up: bash scripts/demo.sh down",
             title="the demo is running",
         )

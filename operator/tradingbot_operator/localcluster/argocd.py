@@ -9,8 +9,8 @@ use ``$KUBECONFIG`` (the cluster's admin kubeconfig), and the settings a pod wou
 argocd-cmd-params-cm come as flags/env: the reconciliation period (``ARGOCD_RECONCILIATION_TIMEOUT``,
 also the repo-server's ls-remote cache expiry) and no jitter.
 
-Every child runs in its own session and dies with the Python process that started it
-(``PR_SET_PDEATHSIG``); :meth:`LocalArgoCD.stop` terminates all of them, also after a failed
+Every child runs in its own session and, unless ``detach``, dies with the Python process that started
+it (``PR_SET_PDEATHSIG``); :meth:`LocalArgoCD.stop` terminates all of them, also after a failed
 :meth:`LocalArgoCD.start`.
 """
 
@@ -65,7 +65,8 @@ class LocalArgoCD:
     120 s plus up to 60 s jitter). ``server`` starts argocd-server (for the CLI, resource actions and
     the UI) at ``http://127.0.0.1:<server_port>``; ``disable_auth`` turns its authentication off (tests
     and the demo only: anyone on this machine may then act on the cluster through it).
-    ``timeout`` bounds :meth:`start` in seconds.
+    ``timeout`` bounds :meth:`start` in seconds. ``detach`` lets the processes outlive this Python
+    process (the demo; stop them by the ids :meth:`pids` returns).
     """
 
     workdir: Path
@@ -76,6 +77,7 @@ class LocalArgoCD:
     server: bool = True
     disable_auth: bool = True
     timeout: float = 120.0
+    detach: bool = False
     log: Callable[[str], None] = field(default=lambda _msg: None)
     ports: dict[str, int] = field(default_factory=dict)
     _procs: list[_Proc] = field(default_factory=list)
@@ -305,7 +307,7 @@ class LocalArgoCD:
                 cwd=self.workdir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the child execs right away
+                preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - execs right away
             )
         self._procs.append(_Proc(name, popen, log_path))
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")
