@@ -103,15 +103,16 @@ def gitops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitOps]:
             )
         argocd.start()
         apps.kubectl("apply", "-k", str(repo.work / "argocd"))
-        # The operator starts once ArgoCD has synced its CRD (as its Deployment would in a cluster).
-        crd = (
-            "get",
-            "crd",
-            "tradingbots.ploy.dev",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
-        )
-        wait_until(lambda: apps.kubectl(*crd) == "True", "the TradingBot CRD synced by ArgoCD", within=180)
+
+        # The operator starts once ArgoCD has synced its CRD and API discovery serves it: kopf resolves
+        # its resources from discovery at startup, which lags behind the CRD's Established condition.
+        def discovered() -> bool:
+            groups = apps.kubectl("get", "--raw", "/apis")
+            return '"ploy.dev"' in groups and '"tradingbots"' in apps.kubectl(
+                "get", "--raw", "/apis/ploy.dev/v1alpha1"
+            )
+
+        wait_until(discovered, "API discovery to serve ploy.dev/v1alpha1 tradingbots", 180)
         ploy_operator = str(Path(sys.executable).parent / "ploy-operator")
         namespaces = ["-n", "bots-staging", "-n", "bots-production"]
         with (scratch / "operator.log").open("ab") as log:
