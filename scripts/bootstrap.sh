@@ -19,6 +19,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
+# redis-server: the cache of the local ArgoCD processes (the `argocd` test tier, the demo's GitOps leg).
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server from Debian packages"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
 # promtool (Debian's prometheus package) checks and unit-tests the charts' alert rules.
 bash scripts/ensure-promtool.sh
 # The real node (the `node` tier and the demo's real pods): container runtime, CNI, image tools.

@@ -27,6 +27,8 @@ from rich.panel import Panel
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from demo_gitops import gitops_leg  # noqa: E402  (scripts/ is on sys.path when run as a script)
+
 from tests.support.cluster import ClusterHandle, crds_dir  # noqa: E402
 from tests.support.mainjob import (  # noqa: E402
     demo_tradingbot,
@@ -133,7 +135,7 @@ def ledger_by_token(pg: PostgresServer) -> list[tuple[str, ...]]:
 
 
 def up() -> None:
-    total = 9
+    total = 11
     DEMO.mkdir(parents=True, exist_ok=True)
     if STATE.exists():
         console.print("a previous demo is still running; stopping it first")
@@ -247,7 +249,14 @@ def up() -> None:
     for held_epoch, token, holder, orders in ledger_by_token(pg):
         console.print(f"epoch {held_epoch}, token {token}: {int(orders):5d} orders   held by {holder}")
 
-    step(9, total, "left running — how to look and how to clean up")
+    def remember(pids: dict[str, int]) -> None:
+        state["pids"].update(pids)
+        STATE.write_text(json.dumps(state))
+
+    legs = iter((9, 10))
+    gitops = gitops_leg(console, cluster, DEMO, REPO, remember, lambda text: step(next(legs), total, text))
+
+    step(11, total, "left running — how to look and how to clean up")
     active = bot_pod(cluster, str(final.get("activeColor")))
     ip = active["status"]["podIP"] if active else "?"
     kc = local.kubeconfig
@@ -260,6 +269,9 @@ def up() -> None:
             f"kubectl -n {BOT_NS} logs -l ploy.dev/tradingbot={BOT} --prefix\n\n"
             f"active bot pod: http://{ip}:8080/health   http://{ip}:8080/metrics\n"
             f"operator: http://127.0.0.1:{metrics_port}/metrics   logs: {DEMO / 'operator.log'}\n\n"
+            f"ArgoCD UI: {gitops['ui']}  (authentication OFF: demo only, loopback)\n"
+            f"  argocd app list --server {gitops['server']} --plaintext\n"
+            f"  git repository: {gitops['repo']} (commit + git push: ArgoCD polls every 30 s)\n\n"
             f"clean up: bash scripts/demo.sh down",
             title="the demo is running",
         )

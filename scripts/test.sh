@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The one test command (`make test`): bootstraps a fresh machine (venv, PostgreSQL, the pinned
-# control-plane and real-node binaries, the project image), runs the static checks, then the whole
-# pytest suite, with the `db`, `cluster` and `node` tiers executed, not skipped. Extra arguments go
-# to pytest.
+# control-plane and real-node binaries, the project image, ArgoCD), runs the static checks, then the
+# whole pytest suite, with the `db`, `cluster`, `node` and `argocd` tiers executed, not skipped. Extra
+# arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
 bash scripts/bootstrap.sh
 PLOY_K8S_BIN="$(bash scripts/build-control-plane.sh | tail -1)"
 export PLOY_K8S_BIN
+PLOY_ARGOCD_BIN="$(bash scripts/build-argocd.sh | tail -1)"
+export PLOY_ARGOCD_BIN
 export PLOY_CRDS_DIR="${PLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ploy}/crds"
 # The real node's images (pause, debootstrap base, the Dockerfile's image): ~2 min cold, ~0 s cached.
 bash scripts/build-images.sh >/dev/null
-export PLOY_REQUIRE_TIERS="${PLOY_REQUIRE_TIERS:-db,cluster,node}"
+export PLOY_REQUIRE_TIERS="${PLOY_REQUIRE_TIERS:-db,cluster,node,argocd}"
 echo "[test] setup took $(( $(date +%s) - t0 ))s; control plane in $PLOY_K8S_BIN" >&2
 bash scripts/lint.sh
 .venv/bin/pytest "$@"

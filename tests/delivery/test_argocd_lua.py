@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lupa.lua51 import LuaError
 
 from tests.delivery.lua import PHASE_HEALTH, run_script
 from tests.delivery.tools import ARGOCD, DATA, ROOT, run
@@ -100,8 +101,20 @@ def test_degraded_wins_over_paused() -> None:
     assert run_script(HEALTH, obj)["status"] == "Degraded"
 
 
-def test_sandbox_has_no_io() -> None:
-    assert run_script("return tostring(io) .. tostring(require)", {}) == "nilnil"
+def test_sandbox_is_argocds_vm() -> None:
+    """No io, no global os (ArgoCD preloads a safe one for ``require``), no string methods."""
+    assert run_script("return tostring(io) .. tostring(os) .. tostring(string)", {}) == "nilnilnil"
+    assert run_script('local os = require("os"); return os.date("!%Y") == os.date("!%Y", os.time())', {})
+    with pytest.raises(LuaError):
+        run_script('return ("x"):upper()', {})
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_actions_fail_without_require_os(action: str) -> None:
+    """What real ArgoCD answered before the fix: index a nil global ``os``."""
+    script = (LUA / "actions" / f"{action}.lua").read_text().replace('local os = require("os")', "")
+    with pytest.raises(LuaError, match="attempt to index"):
+        run_script(script, {"metadata": {}})
 
 
 def test_cm_patch_is_generated_from_the_lua_files() -> None:

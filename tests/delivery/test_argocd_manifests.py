@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ from tests.delivery.tools import (
     helm_template,
     host_tool,
     run,
+    tool,
 )
 from tradingbot_operator.model import TradingBotSpec
 
+FORK = "https://git.example/someone/ploy-fork.git"
 SKIP_DRY_RUN = "SkipDryRunOnMissingResource=true"
 CLUSTER_SCOPED = {
     "CustomResourceDefinition",
@@ -42,12 +45,24 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
+def _children(repo_url: str = FORK) -> list[dict[str, Any]]:
+    """``argocd/apps`` rendered as ploy-root renders it, with ``repo_url`` as the repository."""
+    return documents(
+        helm_template(ARGOCD / "apps", "--set-string", f"repoURL={repo_url}", release="ploy-root")
+    )
+
+
+def _child(name: str) -> dict[str, Any]:
+    (doc,) = [d for d in _children() if d["metadata"]["name"] == name]
+    return doc
+
+
 def _wave(doc: dict[str, Any]) -> int:
     return int(doc["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
 
 
 def _environments() -> list[dict[str, str]]:
-    appset = _load("apps/tradingbots.yaml")
+    appset = _child("tradingbots")
     elements: list[dict[str, str]] = appset["spec"]["generators"][0]["list"]["elements"]
     return elements
 
@@ -58,25 +73,52 @@ def test_root_app_syncs_the_apps_directory() -> None:
     assert root["spec"]["source"]["path"] == "argocd/apps"
 
 
+def test_the_repository_url_is_written_once() -> None:
+    url = _load("root-app.yaml")["spec"]["source"]["repoURL"]
+    holders = [p for p in sorted(ARGOCD.rglob("*")) if p.is_file() and url in p.read_text()]
+    assert holders == [ARGOCD / "root-app.yaml"]
+
+
+def test_children_sync_the_repository_and_revision_of_the_root() -> None:
+    params = {p["name"]: p["value"] for p in _load("root-app.yaml")["spec"]["source"]["helm"]["parameters"]}
+    assert params == {
+        "repoURL": "$ARGOCD_APP_SOURCE_REPO_URL",
+        "targetRevision": "$ARGOCD_APP_SOURCE_TARGET_REVISION",
+    }
+    operator, appset = _child("ploy-operator"), _child("tradingbots")
+    assert operator["spec"]["source"]["repoURL"] == FORK
+    assert appset["spec"]["template"]["spec"]["source"]["repoURL"] == FORK
+    assert appset["spec"]["template"]["metadata"]["name"] == "tradingbot-{{ .env }}"
+    assert {e["revision"] for e in appset["spec"]["generators"][0]["list"]["elements"]} == {"main"}
+
+
+def test_kustomization_copies_the_url_into_the_appproject() -> None:
+    docs = documents(run(tool("kubectl"), "kustomize", str(ARGOCD)).stdout)
+    (project,) = by_kind(docs, "AppProject")
+    (root,) = by_kind(docs, "Application")
+    assert project["spec"]["sourceRepos"] == [root["spec"]["source"]["repoURL"]]
+    assert root == _load("root-app.yaml")
+
+
 def test_operator_syncs_in_an_earlier_wave_than_the_bots() -> None:
-    operator = _load("apps/ploy-operator.yaml")
-    bots = _load("apps/tradingbots.yaml")
+    operator = _child("ploy-operator")
+    bots = _child("tradingbots")
     assert _wave(operator) < _wave(bots)
 
 
 def test_operator_app_templates_the_crd_once() -> None:
-    source = _load("apps/ploy-operator.yaml")["spec"]["source"]
+    source = _child("ploy-operator")["spec"]["source"]
     assert (ROOT / source["path"] / "Chart.yaml").is_file()
     assert source["helm"]["skipCrds"] is True
     assert source["helm"]["valuesObject"]["crds"] == {"install": True, "keep": True}
     assert source["helm"]["valuesObject"]["kopf-peering-crds"] == {"template": True}
-    sync = _load("apps/ploy-operator.yaml")["spec"]["syncPolicy"]["syncOptions"]
+    sync = _child("ploy-operator")["spec"]["syncPolicy"]["syncOptions"]
     assert "ServerSideApply=true" in sync
 
 
 @pytest.mark.parametrize("env", [e["env"] for e in _environments()])
 def test_environment_values_render_a_valid_tradingbot(env: str) -> None:
-    template = _load("apps/tradingbots.yaml")["spec"]["template"]["spec"]
+    template = _child("tradingbots")["spec"]["template"]["spec"]
     chart_dir = ROOT / template["source"]["path"]
     (value_file,) = template["source"]["helm"]["valueFiles"]
     values = (chart_dir / value_file.replace("{{ .env }}", env)).resolve()
@@ -90,7 +132,7 @@ def test_environment_values_render_a_valid_tradingbot(env: str) -> None:
 
 
 def test_bots_skip_the_dry_run_until_the_crd_exists() -> None:
-    options = _load("apps/tradingbots.yaml")["spec"]["template"]["spec"]["syncPolicy"]["syncOptions"]
+    options = _child("tradingbots")["spec"]["template"]["spec"]["syncPolicy"]["syncOptions"]
     assert "SkipDryRunOnMissingResource=true" in options
     (bot,) = by_kind(documents(helm_template(BOT_CHART)), "TradingBot")
     assert bot["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == SKIP_DRY_RUN
@@ -98,7 +140,7 @@ def test_bots_skip_the_dry_run_until_the_crd_exists() -> None:
 
 def _rendered_for_argocd(tmp_path: Path) -> list[dict[str, Any]]:
     """Both charts as the Applications render them (the operator's valuesObject, each environment)."""
-    values = _load("apps/ploy-operator.yaml")["spec"]["source"]["helm"]["valuesObject"]
+    values = _child("ploy-operator")["spec"]["source"]["helm"]["valuesObject"]
     operator_values = tmp_path / "operator-values.yaml"
     operator_values.write_text(yaml.safe_dump(values))
     # ArgoCD with helm.skipCrds renders no crds/ directory: every CRD must come from a template.
@@ -127,7 +169,7 @@ def test_appproject_allows_every_kind_the_charts_render(tmp_path: Path) -> None:
 
 def test_appproject_admits_every_destination() -> None:
     allowed = {d["namespace"] for d in _load("appproject.yaml")["spec"]["destinations"]}
-    assert _load("apps/ploy-operator.yaml")["spec"]["destination"]["namespace"] in allowed
+    assert _child("ploy-operator")["spec"]["destination"]["namespace"] in allowed
     assert {e["namespace"] for e in _environments()} <= allowed
     assert _load("root-app.yaml")["spec"]["destination"]["namespace"] in allowed
 
@@ -137,7 +179,7 @@ def _jq() -> str:
 
 
 def test_ignore_differences_drop_only_operator_and_manual_fields() -> None:
-    appset = _load("apps/tradingbots.yaml")
+    appset = _child("tradingbots")
     (rule,) = appset["spec"]["template"]["spec"]["ignoreDifferences"]
     assert (rule["group"], rule["kind"]) == ("ploy.dev", "TradingBot")
     live = json.loads((DATA / "status" / "healthy.json").read_text())["object"]
@@ -171,4 +213,17 @@ def test_every_argocd_file_is_yaml_with_a_kind() -> None:
     assert len(files) >= 6
     for path in files:
         for doc in documents(path.read_text()):
-            assert doc.get("kind") or path.parent.name == "values", path
+            chart_file = path.parent == ARGOCD / "apps" and path.name in {"Chart.yaml", "values.yaml"}
+            assert doc.get("kind") or path.parent.name == "values" or chart_file, path
+
+
+def test_apps_chart_lints_and_needs_the_repository_url() -> None:
+    run(tool("helm"), "lint", "--strict", str(ARGOCD / "apps"), "--set-string", f"repoURL={FORK}")
+    unset = subprocess.run(
+        [tool("helm"), "template", str(ARGOCD / "apps")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unset.returncode != 0 and "ARGOCD_APP_SOURCE_REPO_URL" in unset.stderr

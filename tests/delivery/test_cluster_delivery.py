@@ -234,12 +234,15 @@ def test_helm_install_both_charts_under_restricted_pod_security(
 
 def test_argocd_manifests_are_accepted_server_side(cluster: ClusterHandle, crds: list[str]) -> None:
     _namespace(cluster, "argocd", restricted=False)
-    files = [ARGOCD / "appproject.yaml", ARGOCD / "root-app.yaml", ARGOCD / "argocd-cm-patch.yaml"]
-    files += sorted((ARGOCD / "apps").glob("*.yaml"))
-    for path in files:
-        out = _dry_run(cluster, path.read_text())
-        for doc in documents(path.read_text()):
-            assert doc["metadata"]["name"] in out, (path, out)
+    streams = [
+        cluster.kubectl("kustomize", str(ARGOCD)).stdout,
+        (ARGOCD / "argocd-cm-patch.yaml").read_text(),
+        helm_template(ARGOCD / "apps", "--set-string", "repoURL=https://git.example/ploy.git"),
+    ]
+    for stream in streams:
+        out = _dry_run(cluster, stream)
+        for doc in documents(stream):
+            assert doc["metadata"]["name"] in out, (stream, out)
 
 
 def test_plain_manifests_install(cluster: ClusterHandle, crds: list[str]) -> None:
