@@ -253,6 +253,13 @@ def up() -> None:
         state["pids"].update(pids)
         STATE.write_text(json.dumps(state))
 
+    # The GitOps leg's apps name images this machine never built (the operator's and staging's
+    # registry images): their pods run on the kwok node, the real node takes no new pods.
+    cluster.kubectl("cordon", NODE_NAME)
+    cluster.kubectl("uncordon", FAKE_NODE_NAME)
+    console.print(
+        f"GitOps leg: new pods go to the kwok node {FAKE_NODE_NAME} (their images are not built here)"
+    )
     legs = iter((9, 10))
     gitops = gitops_leg(console, cluster, DEMO, REPO, remember, lambda text: step(next(legs), total, text))
 
