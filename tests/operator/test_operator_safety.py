@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,11 +19,9 @@ from prometheus_client import CollectorRegistry
 from tests.operator.operator_harness import (
     JSON,
     BotView,
-    create_db_secret,
     eventually,
     install_crd,
     new_view,
-    operator_in_process,
     rollout_spec,
     tradingbot,
 )
@@ -38,23 +35,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
 IMAGE_1 = "registry.example/ploy-bot:1.0.0"
 IMAGE_2 = "registry.example/ploy-bot:1.1.0"
-
-
-@pytest.fixture(scope="module")
-async def operator(cluster: ClusterHandle) -> AsyncIterator[CollectorRegistry]:
-    """The operator, in-process, for the whole module."""
-    if cluster.kind != "local":
-        pytest.skip("fault injection needs the kwok stages of the local control plane")
-    install_crd(cluster)
-    async with operator_in_process(cluster) as registry:
-        yield registry
-
-
-@pytest.fixture
-def bot_ns(cluster: ClusterHandle, namespace: str) -> str:
-    """A fresh namespace with the database Secret."""
-    create_db_secret(cluster, namespace)
-    return namespace
 
 
 async def _first_rollout(view: BotView, **rollout: object) -> JSON:

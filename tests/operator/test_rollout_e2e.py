@@ -8,7 +8,6 @@ Timings are short (bake 2 s, deadline 20 s, post-promotion window 8 s) so the su
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from kubernetes.aio.client import ApiClient
@@ -17,37 +16,16 @@ from prometheus_client import CollectorRegistry
 from tests.operator.operator_harness import (
     JSON,
     BotView,
-    create_db_secret,
-    install_crd,
     new_view,
-    operator_in_process,
     phase_is,
     rollout_spec,
     tradingbot,
 )
-from tests.support.cluster import ClusterHandle
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
 IMAGE_1 = "registry.example/ploy-bot:1.0.0"
 IMAGE_2 = "registry.example/ploy-bot:1.1.0"
-
-
-@pytest.fixture(scope="module")
-async def operator(cluster: ClusterHandle) -> AsyncIterator[CollectorRegistry]:
-    """The operator, running in this event loop for the whole module."""
-    if cluster.kind != "local":
-        pytest.skip("fault injection needs the kwok stages of the local control plane")
-    install_crd(cluster)
-    async with operator_in_process(cluster) as registry:
-        yield registry
-
-
-@pytest.fixture
-def bot_ns(cluster: ClusterHandle, namespace: str) -> str:
-    """A fresh namespace with the database Secret."""
-    create_db_secret(cluster, namespace)
-    return namespace
 
 
 async def first_rollout(view: BotView, **spec: object) -> JSON:
