@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradingbot_operator.localcluster.launcher import _die_with_parent, _free_port, _tail, cache_dir
+from tradingbot_operator.localcluster.processes import Proc, terminate_all
 
 NAMESPACE = "argocd"
 BASE_CONFIG = ("argocd-cm.yaml", "argocd-cmd-params-cm.yaml", "argocd-rbac-cm.yaml", "argocd-secret.yaml")
@@ -47,13 +47,6 @@ def argocd_bin_dir() -> Path:
         return Path(env)
     found = sorted((cache_dir() / "bin").glob("argocd-v*"))
     return found[-1] if found else cache_dir() / "bin" / "argocd-missing"
-
-
-@dataclass
-class _Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
 
 
 @dataclass
@@ -80,7 +73,7 @@ class LocalArgoCD:
     detach: bool = False
     log: Callable[[str], None] = field(default=lambda _msg: None)
     ports: dict[str, int] = field(default_factory=dict)
-    _procs: list[_Proc] = field(default_factory=list)
+    _procs: list[Proc] = field(default_factory=list)
 
     @property
     def binary(self) -> Path:
@@ -231,17 +224,7 @@ class LocalArgoCD:
 
     def stop(self) -> None:
         """Terminate every process (SIGTERM to its session, SIGKILL after 10 s) and reap it."""
-        for proc in reversed(self._procs):
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
-        for proc in reversed(self._procs):
-            try:
-                proc.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait(timeout=10)
+        terminate_all(self._procs)
         self._procs.clear()
 
     def __enter__(self) -> LocalArgoCD:
@@ -309,7 +292,7 @@ class LocalArgoCD:
                 start_new_session=True,
                 preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - execs right away
             )
-        self._procs.append(_Proc(name, popen, log_path))
+        self._procs.append(Proc(name, popen, log_path))
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")
 
     def _wait_port(self, port: int, deadline: float, what: str) -> None:

@@ -31,6 +31,7 @@ import yaml
 from tradingbot_operator.localcluster import machine
 from tradingbot_operator.localcluster import node as realnode
 from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki, write_admin_kubeconfig
+from tradingbot_operator.localcluster.processes import Proc, terminate_all
 
 FAKE_NODE_NAME = "kwok-node-0"
 _PR_SET_PDEATHSIG = 1
@@ -68,13 +69,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 @dataclass
-class _Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-
-@dataclass
 class LocalCluster:
     """A local control plane rooted at ``workdir`` using the binaries in ``bin_dir``.
 
@@ -93,7 +87,7 @@ class LocalCluster:
     timeout: float = 120.0
     detach: bool = False
     log: Callable[[str], None] = field(default=lambda _msg: None)
-    _procs: list[_Proc] = field(default_factory=list)
+    _procs: list[Proc] = field(default_factory=list)
     apiserver_port: int = 0
     real_node: bool = False
     images: Path | None = None
@@ -216,17 +210,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Terminate every component (SIGTERM, then SIGKILL after 10 s) and reap it."""
-        for proc in reversed(self._procs):
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
-        for proc in reversed(self._procs):
-            try:
-                proc.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait(timeout=10)
+        terminate_all(self._procs)
         self._procs.clear()
         machine.teardown(self.workdir / "node")
         (self.workdir / _STATE_FILE).unlink(missing_ok=True)
@@ -323,7 +307,7 @@ class LocalCluster:
             preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - no threads yet at spawn
         )
         log_file.close()
-        self._procs.append(_Proc(name, popen, log_path))
+        self._procs.append(Proc(name, popen, log_path))
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")
         return popen.pid
 
