@@ -8,6 +8,7 @@ raises ``ConfigError`` whose message is one line a person can act on.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -158,6 +159,16 @@ class Settings(BaseSettings):
                 raise PydanticCustomError(
                     "database_url", str(exc).replace("{", "(").replace("}", ")")
                 ) from None
+        return value
+
+    @field_validator("polymarket_ws_url")
+    @classmethod
+    def _websocket_url(cls, value: str) -> str:
+        if re.fullmatch(r"wss?://[^\s/?#]+(/\S*)?", value) is None:
+            raise PydanticCustomError(
+                "websocket_url",
+                "must be a WebSocket URL (ws:// or wss://, a host, an optional path)",
+            )
         return value
 
     @field_validator("replay_recording")

@@ -137,6 +137,11 @@ BAD_CONFIGS = [
         "ws_market_best_bid_ask_msg.json, ws_market_burst.json, ws_market_last_trade_msg.json, "
         "ws_market_resolved_msg.json, ws_market_tick_size_msg.json",
     ),
+    (
+        "polymarketWsUrl",
+        "https://clob.polymarket.com",
+        "polymarketWsUrl: must be a WebSocket URL (ws:// or wss://, a host, an optional path)",
+    ),
     ("httpPort", 70000, "httpPort: input should be less than or equal to 65535"),
     ("role", "cluster", 'role "cluster" needs PLOY_COLOR to be set'),
     ("databaseUrl", "postgresql://x", "databaseUrl: unknown field (check the spelling)"),
