@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.noderelease import Release, install_release
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.support.realnode import NODE_IP, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
 from tradingbot_operator.localcluster import ClusterError, default_bin_dir
@@ -38,3 +39,9 @@ def pod_postgres(node_cluster: NodeCluster) -> Iterator[PostgresServer]:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture
+def release(node_cluster: NodeCluster, pod_postgres: PostgresServer) -> Iterator[Release]:
+    """Both charts' operator side installed in fresh namespaces (see tests.support.noderelease)."""
+    yield from install_release(node_cluster, pod_postgres)
