@@ -24,7 +24,7 @@ import pytest
 
 from tests.support.mainjob import TOKENS
 from tests.support.noderelease import BOT, Release
-from tests.support.realnode import NODE_IP, wait_for
+from tests.support.realnode import wait_for
 from tests.support.ws_market import MALFORMED, recording_server
 from tradingbot.market.replay import embedded_recording, load_recording
 
@@ -180,7 +180,7 @@ def metric_samples(text: str, name: str) -> dict[str, float]:
 
 def test_live_channel_feed_makes_the_pod_ready(release: Release) -> None:
     recording = load_recording(embedded_recording("ws_market_burst.json"))
-    with recording_server(recording, NODE_IP) as server:
+    with recording_server(recording, release.cluster.host_ip) as server:
         try:
             _live_channel(release, server.url)
         except AssertionError:

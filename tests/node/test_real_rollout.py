@@ -9,31 +9,15 @@ garbage-collects every child."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.noderelease import BOT, Release
 from tests.support.postgres import PostgresServer
-from tests.support.realnode import NODE_IP, NODE_NAME, wait_for
+from tests.support.realnode import wait_for
 
 pytestmark = pytest.mark.node
-
-
-@contextlib.contextmanager
-def database_unreachable_from(pod_ip: str, port: int) -> Iterator[None]:
-    """Reject (TCP reset) every packet from ``pod_ip`` to PostgreSQL on the bridge address, open
-    connections included, for the duration of the block."""
-    rule = ["INPUT", "-s", pod_ip, "-d", NODE_IP, "-p", "tcp", "--dport", str(port),
-            "-j", "REJECT", "--reject-with", "tcp-reset"]  # fmt: skip
-    subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
-    try:
-        yield
-    finally:
-        subprocess.run(["iptables", "-D", *rule], check=False, timeout=30)
 
 
 def test_real_blue_green_with_rollback(release: Release, pod_postgres: PostgresServer) -> None:
@@ -47,7 +31,7 @@ def test_real_blue_green_with_rollback(release: Release, pod_postgres: PostgresS
 def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
     # The operator itself runs as a pod of the same image, under the chart's ServiceAccount.
     operator = release.cluster.pods(release.op_ns, "app.kubernetes.io/name=ploy-operator")
-    assert [p["spec"]["nodeName"] for p in operator] == [NODE_NAME]
+    assert [p["spec"]["nodeName"] for p in operator] == [release.cluster.node_name]
 
     release.install_bot(release.tag)
     first = wait_for(
@@ -56,7 +40,7 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
     )  # fmt: skip
     blue = first["activeColor"]
     pod = wait_for(lambda: release.ready_pod(blue), f"a Ready {blue} pod", 30)
-    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["spec"]["nodeName"] == release.cluster.node_name
     # The pod's own ServiceAccount may watch its TradingBot: it learns it is active and trades.
     wait_for(lambda: "trading enabled under epoch 1" in release.logs(pod), "blue trading under epoch 1", 60)
     assert "(403)" not in release.logs(pod) and "Forbidden" not in release.logs(pod)
@@ -75,7 +59,7 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
 
     # A real failure inside the post-promotion window: green loses its database, its readiness probe
     # fails (/health/ready 503), kubelet marks it NotReady, the operator rolls back onto warm blue.
-    with database_unreachable_from(green_pod["status"]["podIP"], pod_postgres.port):
+    with release.cluster.reject_tcp(green_pod["status"]["podIP"], pod_postgres.port):
         rolled_back = wait_for(
             lambda: ((s := release.status()).get("lastRollout") or {}).get("result") == "RolledBack" and s,
             "automatic rollback after green lost its database", 120,

@@ -14,7 +14,7 @@ from typing import Any
 from tests.support.cluster import crds_dir
 from tests.support.mainjob import OPERATOR_CHART, REPO
 from tests.support.postgres import PostgresServer
-from tests.support.realnode import NODE_IP, NodeCluster
+from tests.support.realnode import E2ECluster
 
 BOT = "arb"
 BOT_CHART = REPO / "charts" / "tradingbot"
@@ -33,7 +33,7 @@ ROLLOUT = {
 class Release:
     """Both charts installed on the node cluster for one bot namespace."""
 
-    cluster: NodeCluster
+    cluster: E2ECluster
     postgres: PostgresServer
     op_ns: str
     bot_ns: str
@@ -116,7 +116,7 @@ class Release:
         return f"{self.bot_ns}/{BOT}"
 
 
-def install_release(cluster: NodeCluster, postgres: PostgresServer) -> Iterator[Release]:
+def install_release(cluster: E2ECluster, postgres: PostgresServer) -> Iterator[Release]:
     """Install the operator chart (its pod on the node) and prepare a bot namespace with the database
     Secret; yield the :class:`Release`; uninstall both and delete the namespaces afterwards."""
     suffix = uuid.uuid4().hex[:6]
@@ -127,7 +127,7 @@ def install_release(cluster: NodeCluster, postgres: PostgresServer) -> Iterator[
         handle.kubectl("apply", "--server-side", "-f", str(crd))
     handle.kubectl("create", "namespace", bot_ns)
     handle.kubectl("label", "namespace", bot_ns, "pod-security.kubernetes.io/enforce=restricted")
-    dsn = f"postgresql://postgres@{NODE_IP}:{postgres.port}/postgres"
+    dsn = f"postgresql://postgres@{cluster.host_ip}:{postgres.port}/postgres"
     handle.kubectl("-n", bot_ns, "create", "secret", "generic", "bot-db", f"--from-literal=url={dsn}")
     handle.helm(
         "upgrade", "--install", "ploy", str(OPERATOR_CHART), "-n", op_ns, "--create-namespace",
