@@ -23,6 +23,7 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
+from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,6 +55,9 @@ OPERATOR_NS = "ploy-system"
 BOT_NS = "demo"
 BOT = "polymarket-arb"
 IMAGE = "localhost/ploy-bot"
+# Derived from the recorded market with its NO token offered 0.06 USD cheaper; see
+# bot/tradingbot/data/README.md ("Derived for the demo").
+DEMO_RECORDING = "demo_market_derived.json"
 ROLLOUT = {
     "autoPromote": True,
     "bakeSeconds": 10,
@@ -82,7 +86,14 @@ def start_detached(name: str, argv: list[str], env: dict[str, str]) -> int:
 
 
 def tradingbot(image: str, secret: str = SECRET_NAME) -> dict[str, Any]:
-    return demo_tradingbot(BOT, BOT_NS, image, rollout=ROLLOUT, secret=secret)
+    """The demo's TradingBot. Its market is DEMO_RECORDING, derived from the recorded one so that the
+    strategy finds trades (the recorded market never offers a complete set below 1 USD); paper orders
+    of 5 shares, with room for a few minutes of them under the exposure limit."""
+    bot = demo_tradingbot(BOT, BOT_NS, image, rollout=ROLLOUT, secret=secret)
+    bot["spec"]["feed"] = {"type": "replay", "recording": DEMO_RECORDING}
+    bot["spec"]["trading"]["strategy"]["maxOrderSize"] = "5"
+    bot["spec"]["trading"]["risk"]["maxExposureUsd"] = "100000"
+    return bot
 
 
 def watch(cluster: ClusterHandle, done: Any, what: str, timeout: float) -> dict[str, Any]:
@@ -122,16 +133,33 @@ def get(url: str) -> str:
         return f"unreachable: {exc}"
 
 
-def ledger_by_token(pg: PostgresServer) -> list[tuple[str, ...]]:
-    """Every fencing token handed out, in order: (epoch, token, holder, orders written under it), from
-    the ledger (``fence_holders`` and ``orders``; ``psql`` on the loopback listener)."""
+def ledger_rows(pg: PostgresServer) -> list[tuple[str, ...]]:
+    """Orders per epoch and per pod, in the order the tokens were handed out: (epoch, pod, tokens,
+    orders, filled) from the ledger (``fence_holders`` joined with ``orders``; ``psql`` on loopback)."""
     out = subprocess.run(
         [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-At", "-c",
-         "SELECT h.epoch, h.token, h.holder, count(o.client_order_id) FROM fence_holders h "
-         "LEFT JOIN orders o ON o.token = h.token GROUP BY h.epoch, h.token, h.holder ORDER BY h.token"],
+         "SELECT h.epoch, split_part(h.holder, '/', 1), string_agg(DISTINCT h.token::text, ','), "
+         "count(o.client_order_id), count(o.client_order_id) FILTER (WHERE o.status = 'FILLED') "
+         "FROM fence_holders h LEFT JOIN orders o ON o.token = h.token "
+         "GROUP BY h.epoch, split_part(h.holder, '/', 1) ORDER BY min(h.token)"],
         capture_output=True, text=True, check=False, timeout=30,
     ).stdout  # fmt: skip
-    return [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
+    return [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 4]
+
+
+def show_ledger(pg: PostgresServer, title: str) -> None:
+    """Print orders per epoch and per pod from the ledger: one trader at a time."""
+    table = Table(title=title)
+    for column in ("epoch", "pod (token holder)", "tokens", "orders", "filled"):
+        table.add_column(column, justify="right" if column in ("orders", "filled") else "left")
+    for row in ledger_rows(pg):
+        table.add_row(*row)
+    console.print(table)
+
+
+def orders_so_far(pg: PostgresServer) -> int:
+    """Orders in the ledger now."""
+    return sum(int(row[3]) for row in ledger_rows(pg))
 
 
 def up() -> None:
@@ -211,6 +239,15 @@ def up() -> None:
         cluster, lambda s: s.get("phase") == "Healthy" and s.get("epoch", 0) >= 1, "first rollout", 180
     )
     show_pod(cluster, first)
+    console.print(
+        f"market data: {DEMO_RECORDING}, [bold]derived[/bold] from a recorded Polymarket market with its NO "
+        "token offered 0.06 USD cheaper, so that complete sets sometimes cost less than 1 USD "
+        "(the recording itself never offers one; bot/tradingbot/data/README.md)"
+    )
+    deadline = time.monotonic() + 60
+    while orders_so_far(pg) == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+    show_ledger(pg, f"{first.get('activeColor')} trading under epoch {first.get('epoch')}")
 
     step(
         6,
@@ -226,6 +263,10 @@ def up() -> None:
         180,
     )
     show_pod(cluster, promoted)
+    time.sleep(5)
+    show_ledger(
+        pg, f"after the promotion: {promoted.get('activeColor')} trades under epoch {promoted.get('epoch')}"
+    )
 
     step(
         7, total, "kubectl apply 1.2.0 — its pods cannot reach their database: /health/ready 503, never Ready"
@@ -244,10 +285,9 @@ def up() -> None:
         f"epoch {final.get('epoch')}, reason: {(final.get('lastRollout') or {}).get('reason')}"
     )
 
-    step(8, total, "the ledger: every fencing token, the one process that held it, its orders")
-    time.sleep(2)
-    for held_epoch, token, holder, orders in ledger_by_token(pg):
-        console.print(f"epoch {held_epoch}, token {token}: {int(orders):5d} orders   held by {holder}")
+    step(8, total, "the ledger: orders per epoch and per pod — one trader at a time")
+    time.sleep(5)
+    show_ledger(pg, "orders per epoch and per pod (fence_holders + orders)")
 
     def remember(pids: dict[str, int]) -> None:
         state["pids"].update(pids)

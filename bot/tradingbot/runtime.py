@@ -100,12 +100,18 @@ class Runtime:
 def build_feed(
     settings: Settings, market_metrics: MarketMetrics, stack: contextlib.AsyncExitStack
 ) -> MarketFeed:
-    """The feed ``settings.feed`` names: the embedded replay, or the Polymarket market channel for every
-    configured token (its REST client is closed by ``stack``)."""
+    """The feed ``settings.feed`` names: the embedded recording ``settings.replay_recording`` replayed,
+    or the Polymarket market channel for every configured token (its REST client is closed by
+    ``stack``)."""
     if settings.feed == "replay":
-        from tradingbot.market.replay import ReplayFeed
+        from tradingbot.market.replay import ReplayFeed, embedded_recording
 
-        return ReplayFeed(speed=settings.replay_speed, loop=settings.replay_loop, metrics=market_metrics)
+        return ReplayFeed(
+            [embedded_recording(settings.replay_recording)],
+            speed=settings.replay_speed,
+            loop=settings.replay_loop,
+            metrics=market_metrics,
+        )
     from tradingbot.market.rest import RestBookClient
     from tradingbot.market.ws import PolymarketWsFeed
 

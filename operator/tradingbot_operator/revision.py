@@ -27,12 +27,18 @@ def _short_hash(text: str) -> str:
 
 
 def trading_config(spec: TradingBotSpec) -> dict[str, Any]:
-    """The bot's config file content as a mapping: ``{"trading": <spec.trading, camelCase>}``.
+    """The bot's config file content as a mapping: ``{"trading": <spec.trading, camelCase>}``, plus the
+    feed's keys (``feed``, ``replayRecording``, ``polymarketWsUrl``) when ``spec.feed`` is given.
 
     Decimals stay the strings the user wrote (``"0.01"``); defaults are filled in, so the bot sees
     every value explicitly. The shape is the one ``tradingbot.config.settings`` reads.
     """
-    return {"trading": spec.trading.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    config: dict[str, Any] = {
+        "trading": spec.trading.model_dump(mode="json", by_alias=True, exclude_none=True)
+    }
+    if spec.feed is not None:
+        config.update(spec.feed.config_keys())
+    return config
 
 
 def render_config(spec: TradingBotSpec) -> str:

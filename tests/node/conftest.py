@@ -4,37 +4,50 @@ PostgreSQL server the node's pods reach on the bridge address. ``PLOY_REQUIRE_TI
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.kindnode import start_kind_cluster
+from tests.support.noderelease import Release, install_release
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
-from tests.support.realnode import NODE_IP, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
+from tests.support.realnode import E2ECluster, NodeUnavailable, start_node_cluster, unavailable
 from tradingbot_operator.localcluster import ClusterError, default_bin_dir
-from tradingbot_operator.localcluster.node import POD_CIDR
 
 
 @pytest.fixture(scope="package")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
-    """The control plane plus the real node, torn down (machine state restored) after tests/node."""
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
+    """The control plane plus the real node, torn down (machine state restored) after tests/node; with
+    ``PLOY_NODE_CLUSTER=kind``, the kind cluster the workflow made (tests.support.kindnode)."""
+    cluster: E2ECluster
     try:
-        cluster = start_node_cluster(tmp_path_factory.mktemp("node-cluster"), default_bin_dir())
+        if os.environ.get("PLOY_NODE_CLUSTER") == "kind":
+            cluster = start_kind_cluster()
+        else:
+            cluster = start_node_cluster(tmp_path_factory.mktemp("node-cluster"), default_bin_dir())
     except (NodeUnavailable, ClusterError) as exc:
         unavailable("node", str(exc))
     try:
         yield cluster
     finally:
-        cluster.local.stop()
+        cluster.stop()
 
 
 @pytest.fixture(scope="package")
-def pod_postgres(node_cluster: NodeCluster) -> Iterator[PostgresServer]:
-    """PostgreSQL listening on loopback and on the bridge address, trusting the pod network."""
+def pod_postgres(node_cluster: E2ECluster) -> Iterator[PostgresServer]:
+    """PostgreSQL listening on loopback and on the address pods reach (the bridge), trusting them."""
     try:
-        server = start_postgres(listen_also=NODE_IP, allow_network=POD_CIDR)
+        server = start_postgres(listen_also=node_cluster.host_ip, allow_network=node_cluster.pod_sources)
     except PostgresUnavailable as exc:
         unavailable("db", str(exc))
     try:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture
+def release(node_cluster: E2ECluster, pod_postgres: PostgresServer) -> Iterator[Release]:
+    """Both charts' operator side installed in fresh namespaces (see tests.support.noderelease)."""
+    yield from install_release(node_cluster, pod_postgres)

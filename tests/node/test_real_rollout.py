@@ -9,149 +9,15 @@ garbage-collects every child."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from tests.support.cluster import crds_dir
-from tests.support.mainjob import OPERATOR_CHART, REPO
+from tests.support.noderelease import BOT, Release
 from tests.support.postgres import PostgresServer
-from tests.support.realnode import NODE_IP, NODE_NAME, NodeCluster, wait_for
+from tests.support.realnode import wait_for
 
 pytestmark = pytest.mark.node
-BOT = "arb"
-BOT_CHART = REPO / "charts" / "tradingbot"
-KUBERNETES_SERVICE_IP = "10.96.0.1"  # first address of LocalCluster's --service-cluster-ip-range
-ROLLOUT = {
-    "autoPromote": "true",
-    "bakeSeconds": "3",
-    "maxRestarts": "0",
-    "progressDeadlineSeconds": "180",
-    "postPromotionSeconds": "120",
-    "scaleDownDelaySeconds": "300",
-}
-
-
-@dataclass
-class Release:
-    """Both charts installed on the node cluster for one bot namespace."""
-
-    cluster: NodeCluster
-    op_ns: str
-    bot_ns: str
-    repository: str
-    tag: str
-
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cluster.handle.kubectl(*args, check=check)
-
-    def install_bot(self, tag: str) -> None:
-        """``helm upgrade --install`` the tradingbot chart with image ``repository:tag``."""
-        sets = {
-            "name": BOT,
-            "image.repository": self.repository,
-            "image.tag": tag,
-            "database.secretRef.name": "bot-db",
-            **{f"rollout.{k}": v for k, v in ROLLOUT.items()},
-        }
-        args = ["upgrade", "--install", "bot", str(BOT_CHART), "-n", self.bot_ns]
-        args += ["--wait", "--timeout", "120s"]
-        for key, value in sets.items():
-            args += ["--set-string" if key == "image.tag" else "--set", f"{key}={value}"]
-        self.cluster.handle.helm(*args)
-
-    def status(self) -> dict[str, Any]:
-        out = self.kubectl("-n", self.bot_ns, "get", "tb", BOT, "-o", "json").stdout
-        status: dict[str, Any] = json.loads(out).get("status") or {}
-        return status
-
-    def color_pods(self, color: str) -> list[dict[str, Any]]:
-        return self.cluster.pods(self.bot_ns, f"ploy.dev/tradingbot={BOT},ploy.dev/color={color}")
-
-    def ready_pod(self, color: str) -> dict[str, Any] | None:
-        for pod in self.color_pods(color):
-            conditions = pod.get("status", {}).get("conditions", [])
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                return pod
-        return None
-
-    def logs(self, pod: dict[str, Any]) -> str:
-        return self.kubectl("-n", self.bot_ns, "logs", pod["metadata"]["name"], check=False).stdout
-
-    def diagnostics(self) -> str:
-        """TradingBot, pods, events and the operator's and bots' logs, for a failure message."""
-        parts = [
-            self.kubectl("-n", self.bot_ns, "get", "tb", BOT, "-o", "yaml", check=False).stdout,
-            self.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout,
-            self.kubectl("-n", self.bot_ns, "get", "events", "--sort-by=.lastTimestamp", check=False).stdout,
-        ]
-        for ns, selector in (
-            (self.op_ns, "app.kubernetes.io/name=ploy-operator"),
-            (self.bot_ns, f"ploy.dev/tradingbot={BOT}"),
-        ):
-            parts.append(
-                self.kubectl("-n", ns, "logs", "-l", selector, "--tail=60", "--prefix", check=False).stdout
-            )
-        return "\n".join(parts)
-
-    def selector_color(self) -> str:
-        svc = json.loads(self.kubectl("-n", self.bot_ns, "get", "service", BOT, "-o", "json").stdout)
-        return str(svc["spec"]["selector"]["ploy.dev/color"])
-
-
-@pytest.fixture
-def release(node_cluster: NodeCluster, pod_postgres: PostgresServer) -> Iterator[Release]:
-    suffix = uuid.uuid4().hex[:6]
-    op_ns, bot_ns = f"node-op-{suffix}", f"node-bot-{suffix}"
-    handle = node_cluster.handle
-    repository, tag = node_cluster.bot_image.rsplit(":", 1)
-    for crd in sorted(crds_dir().glob("monitoring-*.yaml")):
-        handle.kubectl("apply", "--server-side", "-f", str(crd))
-    handle.kubectl("create", "namespace", bot_ns)
-    handle.kubectl("label", "namespace", bot_ns, "pod-security.kubernetes.io/enforce=restricted")
-    dsn = f"postgresql://postgres@{NODE_IP}:{pod_postgres.port}/postgres"
-    handle.kubectl("-n", bot_ns, "create", "secret", "generic", "bot-db", f"--from-literal=url={dsn}")
-    handle.helm(
-        "upgrade", "--install", "ploy", str(OPERATOR_CHART), "-n", op_ns, "--create-namespace",
-        "--set", "replicaCount=0", "--set", "podDisruptionBudget.enabled=false",
-        "--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}",
-        "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces[0]={bot_ns}",
-        "--wait", "--timeout", "180s",
-    )  # fmt: skip
-    # kopf connects in a pod to https://kubernetes.default.svc by name, and this cluster has no DNS
-    # server: the name is given to the pod as a host alias of the kubernetes Service's ClusterIP.
-    deployment = "deployment/ploy-ploy-operator"
-    alias = [{"op": "add", "path": "/spec/template/spec/hostAliases",
-              "value": [{"ip": KUBERNETES_SERVICE_IP, "hostnames": ["kubernetes.default.svc"]}]}]  # fmt: skip
-    handle.kubectl("-n", op_ns, "patch", deployment, "--type=json", f"-p={json.dumps(alias)}")
-    handle.kubectl("-n", op_ns, "scale", deployment, "--replicas=1")
-    handle.kubectl("-n", op_ns, "rollout", "status", deployment, "--timeout=180s", timeout=200)
-    try:
-        yield Release(node_cluster, op_ns, bot_ns, repository, tag)
-    finally:
-        handle.helm("uninstall", "bot", "-n", bot_ns, check=False)
-        handle.helm("uninstall", "ploy", "-n", op_ns, check=False)
-        for ns in (bot_ns, op_ns):
-            handle.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-
-
-@contextlib.contextmanager
-def database_unreachable_from(pod_ip: str, port: int) -> Iterator[None]:
-    """Reject (TCP reset) every packet from ``pod_ip`` to PostgreSQL on the bridge address, open
-    connections included, for the duration of the block."""
-    rule = ["INPUT", "-s", pod_ip, "-d", NODE_IP, "-p", "tcp", "--dport", str(port),
-            "-j", "REJECT", "--reject-with", "tcp-reset"]  # fmt: skip
-    subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
-    try:
-        yield
-    finally:
-        subprocess.run(["iptables", "-D", *rule], check=False, timeout=30)
 
 
 def test_real_blue_green_with_rollback(release: Release, pod_postgres: PostgresServer) -> None:
@@ -165,7 +31,7 @@ def test_real_blue_green_with_rollback(release: Release, pod_postgres: PostgresS
 def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
     # The operator itself runs as a pod of the same image, under the chart's ServiceAccount.
     operator = release.cluster.pods(release.op_ns, "app.kubernetes.io/name=ploy-operator")
-    assert [p["spec"]["nodeName"] for p in operator] == [NODE_NAME]
+    assert [p["spec"]["nodeName"] for p in operator] == [release.cluster.node_name]
 
     release.install_bot(release.tag)
     first = wait_for(
@@ -174,7 +40,7 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
     )  # fmt: skip
     blue = first["activeColor"]
     pod = wait_for(lambda: release.ready_pod(blue), f"a Ready {blue} pod", 30)
-    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["spec"]["nodeName"] == release.cluster.node_name
     # The pod's own ServiceAccount may watch its TradingBot: it learns it is active and trades.
     wait_for(lambda: "trading enabled under epoch 1" in release.logs(pod), "blue trading under epoch 1", 60)
     assert "(403)" not in release.logs(pod) and "Forbidden" not in release.logs(pod)
@@ -193,7 +59,7 @@ def _main_job(release: Release, pod_postgres: PostgresServer) -> None:
 
     # A real failure inside the post-promotion window: green loses its database, its readiness probe
     # fails (/health/ready 503), kubelet marks it NotReady, the operator rolls back onto warm blue.
-    with database_unreachable_from(green_pod["status"]["podIP"], pod_postgres.port):
+    with release.cluster.reject_tcp(green_pod["status"]["podIP"], pod_postgres.port):
         rolled_back = wait_for(
             lambda: ((s := release.status()).get("lastRollout") or {}).get("result") == "RolledBack" and s,
             "automatic rollback after green lost its database", 120,

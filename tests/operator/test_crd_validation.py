@@ -43,6 +43,7 @@ def valid_bot(name: str = "arb") -> dict[str, Any]:
                 "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "50"},
                 "risk": {"maxExposureUsd": "500", "maxDailyLossUsd": "100", "killSwitch": False},
             },
+            "feed": {"type": "polymarket-ws", "url": "wss://ws-subscriptions-clob.polymarket.com/ws/market"},
             "database": {"secretRef": {"name": "bot-db", "key": "url"}},
             "rollout": {
                 "autoPromote": True,
@@ -315,6 +316,33 @@ CASES = [
         "resource-quantity-negative",
         {P + "resources": {"requests": {"cpu": "-1"}}},
         "podTemplate.resources values must be Kubernetes quantities",
+    ),
+    Case(
+        "feed-url-not-websocket",
+        {S + "feed.url": "https://clob.polymarket.com"},
+        "feed.url must be a WebSocket URL: ws:// or wss://",
+    ),
+    Case("feed-url-no-host", {S + "feed.url": "wss:///ws/market"}, "feed.url must be a WebSocket URL"),
+    Case(
+        "feed-url-with-replay",
+        {S + "feed.type": "replay"},
+        "feed.url is only used with feed.type polymarket-ws",
+    ),
+    Case(
+        "feed-recording-with-websocket",
+        {S + "feed.recording": "ws_market_burst.json"},
+        "feed.recording is only used with feed.type replay",
+    ),
+    Case(
+        "feed-recording-path",
+        {S + "feed": {"type": "replay", "recording": "../../etc/passwd"}},
+        "feed.recording must be the file name of a recording in the bot image",
+    ),
+    Case(
+        "feed-type-unknown",
+        {S + "feed.type": "carrier-pigeon"},
+        'Unsupported value: "carrier-pigeon": supported values: "replay", "polymarket-ws"',
+        same_message=False,
     ),
     Case("unknown-field", {S + "replica": 1}, 'unknown field "spec.replica"', same_message=False),
 ]

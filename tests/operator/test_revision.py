@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,6 +75,8 @@ def test_operational_settings_are_not_part_of_the_revision(changes: dict[str, An
         {"podTemplate.annotations": {"ploy.dev/fail-after": "5s"}},
         {"podTemplate.resources": {"limits": {"memory": "256Mi"}}},
         {"database.secretRef": {"name": "other-db", "key": "url"}},
+        {"feed": {"type": "polymarket-ws", "url": "ws://10.244.0.1:9000/ws/market"}},
+        {"feed": {"type": "replay", "recording": "demo_market_derived.json"}},
     ],
     ids=str,
 )
@@ -111,3 +115,43 @@ def test_the_bot_accepts_the_rendered_config() -> None:
     assert str(parsed.strategy.min_edge) == "0.01"
     assert parsed.risk.max_data_age_seconds == 12
     assert parsed.markets[0].tokens == ("111", "222")
+
+
+@pytest.mark.parametrize(
+    ("feed", "expected"),
+    [
+        (
+            {"type": "polymarket-ws", "url": "ws://10.244.0.1:9000/ws/market"},
+            ("polymarket-ws", "ws://10.244.0.1:9000/ws/market", "ws_market_burst.json"),
+        ),
+        (
+            {"type": "polymarket-ws"},
+            ("polymarket-ws", "wss://ws-subscriptions-clob.polymarket.com/ws/market", "ws_market_burst.json"),
+        ),
+        (
+            {"type": "replay", "recording": "demo_market_derived.json"},
+            ("replay", "wss://ws-subscriptions-clob.polymarket.com/ws/market", "demo_market_derived.json"),
+        ),
+        (None, ("replay", "wss://ws-subscriptions-clob.polymarket.com/ws/market", "ws_market_burst.json")),
+    ],
+    ids=str,
+)
+def test_the_bot_reads_the_rendered_feed(
+    feed: dict[str, str] | None,
+    expected: tuple[str, str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Contract with the bot: the feed keys rendered from spec.feed are the ones its settings read;
+    without spec.feed the config is the trading block alone (no revision change for existing bots)."""
+    from tradingbot.config.settings import load_settings
+
+    for name in [n for n in os.environ if n.startswith("PLOY_")]:
+        monkeypatch.delenv(name)
+    spec = spec_with(feed=feed) if feed is not None else BASE
+    path = tmp_path / "config.yaml"
+    path.write_text(render_config(spec))
+    settings = load_settings(path)
+    assert (settings.feed, settings.polymarket_ws_url, settings.replay_recording) == expected
+    if feed is None:
+        assert list(yaml.safe_load(path.read_text())) == ["trading"]

@@ -62,6 +62,10 @@ class ClusterHandle:
             timeout=timeout,
         )
 
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """The kubectl command line for ``args`` against this cluster (for a long-running Popen)."""
+        return [self._tool("kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run helm against this cluster; raises CalledProcessError when ``check`` and it fails."""
         return subprocess.run(

@@ -4,20 +4,21 @@ scripts/build-images.sh, and PostgreSQL reachable from pods on the node's bridge
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import pytest
 
 from tests.support.cluster import ClusterHandle
 from tradingbot_operator.localcluster import LocalCluster
-from tradingbot_operator.localcluster.node import NODE_IP, NODE_NAME, RealNode
+from tradingbot_operator.localcluster.node import NODE_IP, NODE_NAME, POD_CIDR, RealNode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,52 @@ def check_prerequisites(bin_dir: Path) -> None:
             raise NodeUnavailable(f"{tool} missing; run scripts/ensure-node-packages.sh")
 
 
+class E2ECluster(Protocol):
+    """What the ``node`` tier's e2e tests need of a cluster whose pods really run the project image:
+    this machine's real node (:class:`NodeCluster`) or, on GitHub, kind (``tests.support.kindnode``)."""
+
+    @property
+    def handle(self) -> ClusterHandle:
+        """kubectl and helm pointed at the cluster."""
+        ...
+
+    @property
+    def bot_image(self) -> str:
+        """The project image built from the Dockerfile, present on the node."""
+        ...
+
+    @property
+    def node_name(self) -> str:
+        """The node the pods run on."""
+        ...
+
+    @property
+    def host_ip(self) -> str:
+        """An address of this host that pods reach (PostgreSQL and test servers listen there)."""
+        ...
+
+    @property
+    def pod_sources(self) -> str:
+        """The CIDR pods' connections to :attr:`host_ip` come from (PostgreSQL trusts it)."""
+        ...
+
+    def tag(self, source: str, target: str) -> None:
+        """Give an image on the node a second name (a new "version")."""
+        ...
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The pods matching ``selector`` in ``namespace``."""
+        ...
+
+    def reject_tcp(self, pod_ip: str, port: int) -> contextlib.AbstractContextManager[None]:
+        """Reject (TCP reset) every packet from ``pod_ip`` to ``host_ip:port`` inside the block."""
+        ...
+
+    def stop(self) -> None:
+        """Stop what the test session started (nothing for a cluster it was given)."""
+        ...
+
+
 @dataclass(frozen=True)
 class NodeCluster:
     """A running control plane with the real node :data:`NODE_NAME` (the kwok node is cordoned, so
@@ -80,9 +127,45 @@ class NodeCluster:
 
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The pods matching ``selector`` in ``namespace``."""
-        out = self.handle.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "json").stdout
-        items: list[dict[str, Any]] = json.loads(out)["items"]
-        return items
+        return pods_of(self.handle, namespace, selector)
+
+    @property
+    def node_name(self) -> str:
+        """:data:`NODE_NAME`."""
+        return NODE_NAME
+
+    @property
+    def host_ip(self) -> str:
+        """The bridge address :data:`NODE_IP`."""
+        return NODE_IP
+
+    @property
+    def pod_sources(self) -> str:
+        """The pod CIDR: pods reach the bridge address unmasqueraded."""
+        return POD_CIDR
+
+    @contextlib.contextmanager
+    def reject_tcp(self, pod_ip: str, port: int) -> Iterator[None]:
+        """Reject (TCP reset) every packet from ``pod_ip`` to the bridge address on ``port``, open
+        connections included (this host's INPUT chain: the pods' packets are addressed to it)."""
+        rule = ["INPUT", "-s", pod_ip, "-d", NODE_IP, "-p", "tcp", "--dport", str(port),
+                "-j", "REJECT", "--reject-with", "tcp-reset"]  # fmt: skip
+        subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
+        try:
+            yield
+        finally:
+            subprocess.run(["iptables", "-D", *rule], check=False, timeout=30)
+
+    def stop(self) -> None:
+        """Stop the control plane and the real node, restoring the machine."""
+        self.local.stop()
+
+
+def pods_of(handle: ClusterHandle, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The pods matching ``selector`` in ``namespace``."""
+    out = handle.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
 
 
 def start_node_cluster(workdir: Path, bin_dir: Path, log: Callable[[str], None] | None = None) -> NodeCluster:
@@ -126,6 +209,7 @@ def wait_for(predicate: Any, what: str, timeout: float, interval: float = 0.5) -
 __all__ = [
     "NODE_IP",
     "NODE_NAME",
+    "E2ECluster",
     "NodeCluster",
     "NodeUnavailable",
     "start_node_cluster",

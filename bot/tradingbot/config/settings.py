@@ -8,6 +8,7 @@ raises ``ConfigError`` whose message is one line a person can act on.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,7 @@ YAML_KEYS: dict[str, str] = {
     "feed": "feed",
     "replaySpeed": "replay_speed",
     "replayLoop": "replay_loop",
+    "replayRecording": "replay_recording",
     "polymarketWsUrl": "polymarket_ws_url",
     "polymarketRestUrl": "polymarket_rest_url",
     "role": "role",
@@ -80,6 +82,12 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=1e6, allow_inf_nan=False, validation_alias=_env("PLOY_REPLAY_SPEED")
     )
     replay_loop: bool = Field(default=True, validation_alias=_env("PLOY_REPLAY_LOOP"))
+    replay_recording: str = Field(
+        default="ws_market_burst.json",
+        pattern=r"^[A-Za-z0-9_.-]+\.json$",
+        validation_alias=_env("PLOY_REPLAY_RECORDING"),
+        description="The recording the replay feed plays: a file name in tradingbot/data (see its README).",
+    )
     polymarket_ws_url: str = Field(
         default="wss://ws-subscriptions-clob.polymarket.com/ws/market",
         validation_alias=_env("PLOY_POLYMARKET_WS_URL"),
@@ -151,6 +159,32 @@ class Settings(BaseSettings):
                 raise PydanticCustomError(
                     "database_url", str(exc).replace("{", "(").replace("}", ")")
                 ) from None
+        return value
+
+    @field_validator("polymarket_ws_url")
+    @classmethod
+    def _websocket_url(cls, value: str) -> str:
+        if re.fullmatch(r"wss?://[^\s/?#]+(/\S*)?", value) is None:
+            raise PydanticCustomError(
+                "websocket_url",
+                "must be a WebSocket URL (ws:// or wss://, a host, an optional path)",
+            )
+        return value
+
+    @field_validator("replay_recording")
+    @classmethod
+    def _recording_embedded(cls, value: str) -> str:
+        names = sorted(
+            p.name
+            for p in resources.files("tradingbot").joinpath("data").iterdir()
+            if p.name.endswith(".json")
+        )
+        if value not in names:
+            raise PydanticCustomError(
+                "replay_recording",
+                "no embedded recording {value}; choose one of: {names}",
+                {"value": value, "names": ", ".join(names)},
+            )
         return value
 
     @model_validator(mode="after")

@@ -1,6 +1,7 @@
 """The TradingBot resource (``ploy.dev/v1alpha1``) as pydantic models: the one source of the CRD schema."""
 
 from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult, RolloutStage
+from tradingbot_operator.model.feed import FeedSpec
 from tradingbot_operator.model.spec import (
     DatabaseSpec,
     MarketSpec,
@@ -42,6 +43,7 @@ __all__ = [
     "Condition",
     "ConditionType",
     "DatabaseSpec",
+    "FeedSpec",
     "HandledActions",
     "LastRollout",
     "MarketSpec",

@@ -24,6 +24,7 @@ from tradingbot_operator.model.common import (
     cel_matches,
     decimal_rules,
 )
+from tradingbot_operator.model.feed import FeedSpec
 
 # Object defaults must be written into the schema explicitly: the API server only applies the
 # defaults of nested fields when the parent object exists. `default: {}` makes it exist; objects with
@@ -560,6 +561,11 @@ class TradingBotSpec(CrdModel):
         "still happen.",
     )
     trading: TradingSpec = Field(description="Trading configuration, rendered into the bot's config file.")
+    feed: FeedSpec | None = Field(
+        default=None,
+        description="Market data: the recorded replay in the image (the default when absent) or Polymarket's "
+        "live WebSocket market channel; rendered into the bot's config file, part of the revision.",
+    )
     database: DatabaseSpec = Field(description="PostgreSQL connection, by Secret reference only.")
     rollout: Annotated[RolloutSpec, Field(json_schema_extra=full_default(RolloutSpec))] = Field(
         default_factory=RolloutSpec, description="Blue-green rollout settings."

@@ -129,6 +129,19 @@ BAD_CONFIGS = [
     ("trading.risk.maxDailyLossUsd", "-1", 'trading.risk.maxDailyLossUsd: must be >= 0, got "-1"'),
     ("trading.risk.killswitch", True, "trading.risk.killswitch: unknown field (check the spelling)"),
     ("feed", "carrier-pigeon", "feed: input should be 'replay' or 'polymarket-ws'"),
+    (
+        "replayRecording",
+        "live.json",
+        "replayRecording: no embedded recording live.json; choose one of: demo_market_derived.json, "
+        "rest_book_empty_ask.json, ws_book_full_depth.json, ws_book_snapshot.json, "
+        "ws_market_best_bid_ask_msg.json, ws_market_burst.json, ws_market_last_trade_msg.json, "
+        "ws_market_resolved_msg.json, ws_market_tick_size_msg.json",
+    ),
+    (
+        "polymarketWsUrl",
+        "https://clob.polymarket.com",
+        "polymarketWsUrl: must be a WebSocket URL (ws:// or wss://, a host, an optional path)",
+    ),
     ("httpPort", 70000, "httpPort: input should be less than or equal to 65535"),
     ("role", "cluster", 'role "cluster" needs PLOY_COLOR to be set'),
     ("databaseUrl", "postgresql://x", "databaseUrl: unknown field (check the spelling)"),
