@@ -11,7 +11,6 @@ is back, Fail fails the rollout.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
