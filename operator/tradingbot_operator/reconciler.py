@@ -243,6 +243,12 @@ class Reconciler:
                 log.error("TradingBot %s/%s: the API server refused a child: %s", namespace, name, message)
                 await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_CHILD_REJECTED, message)
             raise ChildRejected(message)
+        analysis, before = result.status.analysis, status.analysis
+        if readings and analysis is not None:
+            # A measurement the plan wrote in this pass is new (its count moved on).
+            old = before.measurements if before is not None else ()
+            taken = [m for m in analysis.measurements if m.name in readings and m not in old]
+            self.metrics.record_measurements(namespace, name, taken)
         again = self.rejections.clear(uid)  # one more pass clears the condition
         switched = any(isinstance(a, EnsureService) and a.role is ServiceRole.ACTIVE for a in result.actions)
         self.metrics.record_pass(

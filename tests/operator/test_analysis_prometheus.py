@@ -137,6 +137,13 @@ async def test_analysis_fails_during_the_bake_rolls_back_before_promotion(
     event = next(e for e in await view.events() if e["reason"] == "AnalysisFailed")
     assert event["type"] == "Warning" and "measured 1, not <= 0.5" in event["message"]
     assert measurement(status)["result"] == "Failed"
+    labels = {"namespace": bot_ns, "name": "bake", "query": "sick"}
+    assert (
+        gate_operator.get_sample_value(
+            "ploy_operator_analysis_measurements_total", {**labels, "result": "Failed"}
+        )
+        == 1.0
+    )
     await view.wait_replicas("green", 0)
     await view.assert_one_active()
 
@@ -192,6 +199,11 @@ async def test_prometheus_unreachable_wait_holds_and_fail_fails(
         await waiting.wait_status(lambda s: measurement(s).get("count", 0) >= 5, "still measuring")
         status = await waiting.status()
         assert status["phase"] == "Baking" and "activeColor" not in status, "Wait holds the gate"
+        inconclusive = gate_operator.get_sample_value(
+            "ploy_operator_analysis_measurements_total",
+            {"namespace": bot_ns, "name": "wait", "query": "sick", "result": "Inconclusive"},
+        )
+        assert inconclusive is not None and inconclusive >= 5
     finally:
         prom.start()
     status = await waiting.wait_status(phase_is("Healthy"), "promoted once Prometheus answers", within=40)
