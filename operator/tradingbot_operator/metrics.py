@@ -62,7 +62,7 @@ class OperatorMetrics:
         )
         self.analysis_measurements = Counter(
             "ploy_operator_analysis_measurements",
-            "Metric analysis measurements by TradingBot, query and result (Successful, Failed, Inconclusive).",
+            "Analysis measurements by TradingBot, query and result (Successful, Failed, Inconclusive).",
             ["namespace", "name", "query", "result"],
             registry=registry,
         )
