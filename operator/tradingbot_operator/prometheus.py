@@ -35,6 +35,11 @@ class Prometheus:
     def __init__(self, base_url: str | None, *, timeout: float = QUERY_TIMEOUT_SECONDS) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout)) if self.base_url else None
+        # Credentials in the address (http://user:password@host) never reach a status or an Event.
+        self._secret = httpx.URL(self.base_url).userinfo.decode() if self.base_url else ""
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -54,7 +59,8 @@ class Prometheus:
         try:
             response = await self._client.get(f"{self.base_url}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as exc:
-            return Reading(None, f"Prometheus unreachable: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
+            text = self._redact(f"Prometheus unreachable: {type(exc).__name__}: {exc}")
+            return Reading(None, text[:MAX_ERROR_CHARS])
         try:
             body = response.json()
         except ValueError:
@@ -63,7 +69,7 @@ class Prometheus:
             error = body.get("error", "") if isinstance(body, dict) else ""
             kind = body.get("errorType", "") if isinstance(body, dict) else ""
             text = f"Prometheus refused the query (HTTP {response.status_code} {kind}): {error}"
-            return Reading(None, text[:MAX_ERROR_CHARS])
+            return Reading(None, self._redact(text)[:MAX_ERROR_CHARS])
         return single_value(body.get("data") or {})
 
 
