@@ -1,6 +1,7 @@
 -- ArgoCD health of a ploy.dev TradingBot (resource.customizations.health.ploy.dev_TradingBot).
 -- Reads only what the operator writes: status.observedGeneration, status.phase, status.conditions
--- (Available, Progressing, Degraded, Paused) and status.lastRollout. Written for gopher-lua (Lua 5.1).
+-- (Available, Progressing, Degraded, Paused), status.lastRollout and status.analysis (the last
+-- measurement of each metric analysis query). Written for gopher-lua (Lua 5.1).
 local hs = {}
 
 local function condition(status, wanted)
@@ -27,6 +28,29 @@ local function text(c, fallback)
     return c.reason
   end
   return fallback
+end
+
+-- "analysis <name> <result> <value>; ..." of the last measurements, or "" without any.
+local function analysis(status)
+  if status.analysis == nil or status.analysis.measurements == nil then
+    return ""
+  end
+  local parts = ""
+  for _, m in ipairs(status.analysis.measurements) do
+    local one = tostring(m.name) .. " " .. tostring(m.result)
+    if m.value ~= nil then
+      one = one .. " " .. tostring(m.value)
+    end
+    if parts == "" then
+      parts = one
+    else
+      parts = parts .. ", " .. one
+    end
+  end
+  if parts == "" then
+    return ""
+  end
+  return " [analysis of " .. tostring(status.analysis.color) .. ": " .. parts .. "]"
 end
 
 local status = obj.status
@@ -56,6 +80,9 @@ if phase == "Degraded" or is_true(degraded) then
     message = message .. " (last rollout of revision " .. tostring(status.lastRollout.revision) .. ": "
       .. status.lastRollout.result .. ", " .. tostring(status.lastRollout.reason) .. ")"
   end
+  if status.lastRollout ~= nil and status.lastRollout.reason == "AnalysisFailed" then
+    message = message .. analysis(status)
+  end
   hs.message = message
   return hs
 end
@@ -81,7 +108,7 @@ end
 
 if phase == "Pending" or phase == "Migrating" or phase == "Progressing" or phase == "Baking" or phase == "Verifying" then
   hs.status = "Progressing"
-  hs.message = status.message or phase
+  hs.message = (status.message or phase) .. analysis(status)
   return hs
 end
 

@@ -32,6 +32,13 @@ def run(
     liveness: str | None = typer.Option(
         None, "--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz."
     ),
+    prometheus_url: str | None = typer.Option(
+        None,
+        "--prometheus-url",
+        envvar="PLOY_PROMETHEUS_URL",
+        help="Prometheus queried by the metric analysis gate (spec.rollout.analysis), e.g. "
+        "http://prometheus-operated.monitoring:9090; none: every analysis query is inconclusive.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run the operator until SIGTERM/SIGINT."""
@@ -50,6 +57,7 @@ def run(
         priority=priority,
         metrics_port=metrics_port,
         liveness=liveness,
+        prometheus_url=prometheus_url,
     )
     asyncio.run(run_operator(options))
 

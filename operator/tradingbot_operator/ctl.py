@@ -117,7 +117,25 @@ def render(bots: list[dict[str, Any]]) -> Group:
                     style="red",
                 )
             )
+        details.extend(analysis_lines(str(meta.get("name")), status))
     return Group(table, *details)
+
+
+RESULT_STYLE = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow"}
+
+
+def analysis_lines(name: str, status: Mapping[str, Any]) -> list[Text]:
+    """One line per metric analysis query of ``status.analysis``: result, value, why, when."""
+    analysis = status.get("analysis") or {}
+    lines = []
+    for m in analysis.get("measurements") or []:
+        line = Text(
+            f"{name}: analysis of {analysis.get('color')} ({analysis.get('revision')}) {m.get('name')} "
+        )
+        line.append(str(m.get("result")), style=RESULT_STYLE.get(str(m.get("result")), ""))
+        line.append(f" {m.get('message', '')} at {m.get('measuredAt')} (#{m.get('count', 0)})")
+        lines.append(line)
+    return lines
 
 
 @app.command()

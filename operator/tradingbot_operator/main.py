@@ -25,6 +25,7 @@ from tradingbot_operator.handlers import build_registry, configure_settings
 from tradingbot_operator.kube import Kube
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.peering_gate import PeeringGate, peering_paths
+from tradingbot_operator.prometheus import Prometheus
 from tradingbot_operator.reconciler import Reconciler
 
 log = logging.getLogger("tradingbot_operator")
@@ -36,7 +37,9 @@ class RunOptions:
 
     ``namespaces`` empty with ``all_namespaces`` watches the whole cluster; ``peering`` names the
     KopfPeering object (None: standalone, no peering); ``metrics_port`` 0 disables the metrics
-    endpoint; ``liveness`` is kopf's liveness URL (e.g. ``http://0.0.0.0:8080/healthz``) or None.
+    endpoint; ``liveness`` is kopf's liveness URL (e.g. ``http://0.0.0.0:8080/healthz``) or None;
+    ``prometheus_url`` is the Prometheus the metric analysis gate queries (None: every analysis query
+    is inconclusive).
     """
 
     namespaces: tuple[str, ...] = ()
@@ -47,6 +50,7 @@ class RunOptions:
     liveness: str | None = None
     resync_seconds: float = 300.0
     kubeconfig: str | None = field(default=None)
+    prometheus_url: str | None = None
 
 
 async def load_configuration(kubeconfig: str | None = None) -> Configuration:
@@ -88,9 +92,10 @@ async def run_operator(
         start_http_server(options.metrics_port, registry=metrics_registry)
         log.info("metrics on :%d/metrics", options.metrics_port)
     api = ApiClient(configuration)
+    prometheus = Prometheus(options.prometheus_url)
     try:
         kube = Kube(api)
-        reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds)
+        reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds, prometheus=prometheus)
         if on_reconciler is not None:
             on_reconciler(reconciler)
         # kopf's peering identity, chosen here so the gate can find this process in the peering object.
@@ -121,4 +126,5 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        await prometheus.close()
         await api.close()

@@ -9,6 +9,8 @@ Names follow Prometheus conventions (base units, ``_total`` for counters, ``_sec
   color's first sign of trouble (its pods' NotReady transition or last container termination, as
   reported by the API server) to the active Service selecting the previous color again;
 * ``ploy_operator_reconcile_errors_total``: reconcile passes that raised;
+* ``ploy_operator_analysis_measurements_total{namespace,name,query,result}``: metric analysis
+  measurements (``spec.rollout.analysis``) by result (Successful, Failed, Inconclusive);
 * ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot.
 """
 
@@ -20,7 +22,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tradingbot_operator.model import Color
+from tradingbot_operator.model import Color, Measurement
 from tradingbot_operator.plan import RolledBack, RolloutEnded, Transition
 
 # Rollouts take seconds (tests) to tens of minutes (production bake + post-promotion windows).
@@ -56,6 +58,12 @@ class OperatorMetrics:
         self.reconcile_errors = Counter(
             "ploy_operator_reconcile_errors",
             "Reconcile passes that failed with an error (they are retried with backoff).",
+            registry=registry,
+        )
+        self.analysis_measurements = Counter(
+            "ploy_operator_analysis_measurements",
+            "Analysis measurements by TradingBot, query and result (Successful, Failed, Inconclusive).",
+            ["namespace", "name", "query", "result"],
             registry=registry,
         )
         self.active_epoch = Gauge(
@@ -94,6 +102,11 @@ class OperatorMetrics:
                 failed = failed_at.get(transition.failed)
                 if failed is not None:
                     self.time_to_rollback.observe(max(0.0, (now - failed).total_seconds()))
+
+    def record_measurements(self, namespace: str, name: str, measurements: Iterable[Measurement]) -> None:
+        """Count the analysis measurements one pass took (``status.analysis`` entries it wrote)."""
+        for m in measurements:
+            self.analysis_measurements.labels(namespace, name, m.name, m.result.value).inc()
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the per-TradingBot series of a deleted TradingBot."""

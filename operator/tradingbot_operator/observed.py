@@ -88,6 +88,19 @@ class ServiceFacts:
     drifted: bool = False
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One answer of Prometheus to an analysis query (module ``prometheus``), taken in this pass.
+
+    ``value``: the single finite number the query returned; None when the answer was inconclusive
+    (Prometheus unreachable or refusing the query, no series, more than one, NaN), with ``error``
+    saying why (no secrets: the address and the query are the operator's and the spec's).
+    """
+
+    value: float | None
+    error: str = ""
+
+
 def _frozen_map() -> Mapping[Any, Any]:
     return MappingProxyType({})
 
@@ -106,6 +119,9 @@ class Observed:
     pods' node-written timestamps. Missing for a color: no observation (the plan then keeps the
     recorded ``readySince``, or starts the bake now). ``child_rejected``: the API server's message
     when it refused this operator's last write of a child (module ``rejections``), else None.
+    ``readings``: per analysis query name, Prometheus' answer to the queries due in this pass
+    (``plan.analysis.due_queries``), measured by the reconciler just before the plan; empty when
+    none was due.
     """
 
     generation: int
@@ -117,6 +133,7 @@ class Observed:
     jobs: tuple[JobFacts, ...] = ()
     ready_seen: Mapping[Color, datetime] = field(default_factory=_frozen_map)
     child_rejected: str | None = None
+    readings: Mapping[str, Reading] = field(default_factory=_frozen_map)
 
     def job(self, revision: str) -> JobFacts | None:
         """The migration Job of ``revision``, if it exists."""

@@ -34,7 +34,9 @@ from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.model import TradingBotSpec
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.plan import plan
+from tradingbot_operator.plan.analysis import due_promql
 from tradingbot_operator.plan.context import REASON_CHILD_REJECTED
+from tradingbot_operator.prometheus import Prometheus
 from tradingbot_operator.rejections import (
     ChildRejected,
     Rejections,
@@ -79,7 +81,8 @@ class Reconciler:
     """Runs reconcile passes for TradingBots, one at a time per object, on the running event loop.
 
     ``clock`` returns the current timezone-aware UTC time (the plan's ``now``); ``resync_seconds`` is
-    the longest time between two passes over an object; ``max_concurrent`` bounds the passes in flight.
+    the longest time between two passes over an object; ``max_concurrent`` bounds the passes in flight;
+    ``prometheus`` answers the metric analysis queries (module ``prometheus``).
     """
 
     def __init__(
@@ -90,9 +93,13 @@ class Reconciler:
         clock: Callable[[], datetime] = utc_now,
         resync_seconds: float = RESYNC_SECONDS,
         max_concurrent: int = MAX_CONCURRENT_PASSES,
+        prometheus: Prometheus | None = None,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
+        # The metric analysis gate's Prometheus (operator setting --prometheus-url); none configured:
+        # every analysis query is inconclusive.
+        self.prometheus = prometheus or Prometheus(None)
         self.clock = clock
         self.queue: WorkQueue[Key] = WorkQueue(
             self._work,
@@ -210,8 +217,11 @@ class Reconciler:
         snapshot = await self.kube.observe(body)
         now = self.clock()
         seen = self.ready_seen.observe(uid, snapshot.observed, spec.replicas, now)
+        # The analysis queries due now (pure), measured here: their readings are an input of the plan.
+        promql = due_promql(spec, status, now, namespace=namespace, name=name)
+        readings = await self.prometheus.read_all(promql) if promql else {}
         observed = dataclasses.replace(
-            snapshot.observed, ready_seen=seen, child_rejected=self.rejections.get(uid)
+            snapshot.observed, ready_seen=seen, child_rejected=self.rejections.get(uid), readings=readings
         )
         result = plan(spec, status, observed, now)
         written = False
@@ -233,6 +243,12 @@ class Reconciler:
                 log.error("TradingBot %s/%s: the API server refused a child: %s", namespace, name, message)
                 await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_CHILD_REJECTED, message)
             raise ChildRejected(message)
+        analysis, before = result.status.analysis, status.analysis
+        if readings and analysis is not None:
+            # A measurement the plan wrote in this pass is new (its count moved on).
+            old = before.measurements if before is not None else ()
+            taken = [m for m in analysis.measurements if m.name in readings and m not in old]
+            self.metrics.record_measurements(namespace, name, taken)
         again = self.rejections.clear(uid)  # one more pass clears the condition
         switched = any(isinstance(a, EnsureService) and a.role is ServiceRole.ACTIVE for a in result.actions)
         self.metrics.record_pass(

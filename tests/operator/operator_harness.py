@@ -222,9 +222,11 @@ def phase_is(*phases: str) -> Callable[[JSON], bool]:
 
 @contextlib.asynccontextmanager
 async def operator_in_process(
-    cluster: ClusterHandle, *, namespaces: tuple[str, ...] = ()
+    cluster: ClusterHandle, *, namespaces: tuple[str, ...] = (), prometheus_url: str | None = None
 ) -> AsyncIterator[CollectorRegistry]:
     """Run the operator in this process until the block exits; yields its metrics registry.
+
+    ``prometheus_url``: the Prometheus of the metric analysis gate (``--prometheus-url``).
 
     kopf cancels every task created in its event loop after it started (it cannot tell its own
     tasks from others), so it gets a thread with its own loop, as kopf's own test runner does.
@@ -239,6 +241,7 @@ async def operator_in_process(
         metrics_port=0,
         kubeconfig=str(cluster.kubeconfig),
         resync_seconds=30.0,
+        prometheus_url=prometheus_url,
     )
 
     def main() -> None:

@@ -25,8 +25,17 @@ from tradingbot_operator.actions import (
 from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.model import Color, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
-from tradingbot_operator.observed import DeploymentFacts, JobFacts, JobState, Observed, PodFacts, ServiceFacts
+from tradingbot_operator.observed import (
+    DeploymentFacts,
+    JobFacts,
+    JobState,
+    Observed,
+    PodFacts,
+    Reading,
+    ServiceFacts,
+)
 from tradingbot_operator.plan import Plan, RolloutEnded, plan
+from tradingbot_operator.plan.analysis import due_queries
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 CONDITION_ID = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
@@ -198,12 +207,19 @@ class Bot:
     history: list[Plan] = field(default_factory=list)
     # The reconciler's memory of when it first saw each color all Ready (replace it: an operator restart).
     ready_seen: ReadyObservations = field(default_factory=ReadyObservations)
+    # What Prometheus answers per analysis query name (missing: no series); asked only when due.
+    prometheus: dict[str, Reading] = field(default_factory=dict)
+    queried: list[str] = field(default_factory=list)
 
-    def observed(self) -> Observed:
-        """The current snapshot, with this operator's own Ready observations, like the reconciler's."""
+    def observed(self, *, measure: bool = True) -> Observed:
+        """The current snapshot, with this operator's own Ready observations and (``measure``) the
+        readings of the analysis queries due now, like the reconciler's."""
         observed = self.world.observe(self.generation, self.annotations)
         seen = self.ready_seen.observe("uid", observed, self.spec.replicas, self.now)
-        return replace(observed, ready_seen=seen)
+        due = due_queries(self.spec, self.status, self.now) if measure else ()
+        readings = {q.name: self.prometheus.get(q.name, Reading(None, "no series")) for q in due}
+        self.queried.extend(readings)
+        return replace(observed, ready_seen=seen, readings=readings)
 
     def step(self, seconds: float = 0) -> Plan:
         """Advance the clock, run one pass, apply its actions, keep its status."""

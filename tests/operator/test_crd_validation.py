@@ -53,6 +53,17 @@ def valid_bot(name: str = "arb") -> dict[str, Any]:
                 "postPromotionSeconds": 60,
                 "scaleDownDelaySeconds": 300,
                 "migration": {"enabled": False, "args": ["migrate"]},
+                "analysis": [
+                    {
+                        "name": "market-data-age",
+                        "query": 'max(ploy_market_data_age_seconds{namespace="{{namespace}}",'
+                        'pod=~"{{name}}-{{color}}-.*",revision="{{revision}}"})',
+                        "successCondition": {"op": "<=", "value": "5"},
+                        "intervalSeconds": 10,
+                        "failureLimit": 1,
+                        "onInconclusive": "Wait",
+                    }
+                ],
             },
             "podTemplate": {
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
@@ -90,6 +101,8 @@ def apply_changes(bot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
         key: Any = int(last) if isinstance(node, list) else last
         if value is DELETE:
             del node[key]
+        elif isinstance(node, list) and key == len(node):
+            node.append(value)  # one past the end adds an item
         else:
             node[key] = value
     return result
@@ -345,6 +358,64 @@ CASES = [
         same_message=False,
     ),
     Case("unknown-field", {S + "replica": 1}, 'unknown field "spec.replica"', same_message=False),
+    Case(
+        "analysis-query-empty",
+        {R + "analysis.0.query": "  "},
+        "analysis[].query must be a PromQL expression, not empty",
+    ),
+    Case(
+        "analysis-unknown-placeholder",
+        {R + "analysis.0.query": 'up{pod="{{pod}}"}'},
+        "analysis[].query may use only the placeholders {{namespace}}, {{name}}, {{color}} and {{revision}}",
+    ),
+    Case(
+        "analysis-placeholder-with-spaces",
+        {R + "analysis.0.query": 'up{namespace="{{ namespace }}"}'},
+        "may use only the placeholders",
+    ),
+    Case(
+        "analysis-threshold-not-a-number",
+        {R + "analysis.0.successCondition.value": "five"},
+        "analysis successCondition.value must be a decimal number written as a string",
+    ),
+    Case(
+        "analysis-threshold-unquoted",
+        {R + "analysis.0.successCondition.value": 0.5},
+        "spec.rollout.analysis[0].successCondition.value: Invalid value",
+        same_message=False,
+    ),
+    Case(
+        "analysis-op",
+        {R + "analysis.0.successCondition.op": "=<"},
+        'Unsupported value: "=<": supported values: "<", "<=", ">", ">=", "==", "!="',
+        same_message=False,
+    ),
+    Case(
+        "analysis-duplicate-name",
+        {
+            R + "analysis.1": {
+                "name": "market-data-age",
+                "query": "up",
+                "successCondition": {"op": ">", "value": "0"},
+            }
+        },
+        "analysis must not list the same query name twice",
+    ),
+    Case(
+        "analysis-name", {R + "analysis.0.name": "Market Data"}, "analysis[].name must be lowercase letters"
+    ),
+    Case(
+        "analysis-interval-zero",
+        {R + "analysis.0.intervalSeconds": 0},
+        "spec.rollout.analysis[0].intervalSeconds: Invalid value: 0",
+        same_message=False,
+    ),
+    Case(
+        "analysis-on-inconclusive",
+        {R + "analysis.0.onInconclusive": "Retry"},
+        'Unsupported value: "Retry": supported values: "Wait", "Fail"',
+        same_message=False,
+    ),
 ]
 
 NAME_CASES = [

@@ -1,4 +1,5 @@
-"""Property tests of the plan: random histories of pods, spec edits, pauses and manual actions.
+"""Property tests of the plan: random histories of pods, spec edits, pauses, manual actions and
+metric analysis readings.
 
 Whatever happens, the fencing epoch never decreases and moves by at most 1 per pass, ``activeColor``
 changes only together with an epoch increase, the active Service routes to exactly the active color,
@@ -17,7 +18,7 @@ from tests.operator.plan_world import Bot, World, events, make_spec, non_events
 from tests.operator.test_plan import TO_GREEN_ACTIVE
 from tradingbot_operator.model import Color
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY, ServiceRole
-from tradingbot_operator.observed import JobState
+from tradingbot_operator.observed import JobState, Reading
 from tradingbot_operator.plan import plan
 
 colors = st.sampled_from(list(Color))
@@ -50,7 +51,14 @@ operations = st.one_of(
     ),
     st.tuples(st.just("job"), st.sampled_from([JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.FAILED])),
     st.tuples(st.just("auto_ready"), st.booleans()),
+    # What Prometheus answers to the analysis query: healthy, sick, unreachable, NaN.
+    st.tuples(st.just("metric"), st.sampled_from([1.0, 1.0, 42.0, None, float("nan")])),
 )
+ANALYSIS = {
+    "name": "age",
+    "query": 'max(ploy_market_data_age_seconds{namespace="{{namespace}}",color="{{color}}"})',
+    "successCondition": {"op": "<=", "value": "5"},
+}
 rollout_settings = st.fixed_dictionaries(
     {
         "autoPromote": st.sampled_from([True, True, False]),
@@ -59,6 +67,13 @@ rollout_settings = st.fixed_dictionaries(
         "maxRestarts": st.sampled_from([0, 1]),
         "migration": st.fixed_dictionaries(
             {"enabled": st.sampled_from([False, False, True]), "args": st.just(["migrate"])}
+        ),
+        "analysis": st.sampled_from(
+            [
+                [],
+                [{**ANALYSIS, "intervalSeconds": 10}],
+                [{**ANALYSIS, "intervalSeconds": 20, "failureLimit": 1, "onInconclusive": "Fail"}],
+            ]
         ),
     }
 )
@@ -99,6 +114,8 @@ def apply_operation(bot: Bot, operation: tuple[str, Any]) -> None:
             bot.world.jobs[revision] = argument
     elif kind == "auto_ready":
         bot.world.auto_ready = argument
+    elif kind == "metric":
+        bot.prometheus["age"] = Reading(argument, "" if argument is not None else "Prometheus unreachable")
 
 
 def start_bot(rollout: dict[str, Any], in_window: bool) -> Bot:

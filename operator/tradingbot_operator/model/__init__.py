@@ -1,5 +1,13 @@
 """The TradingBot resource (``ploy.dev/v1alpha1``) as pydantic models: the one source of the CRD schema."""
 
+from tradingbot_operator.model.analysis import (
+    AnalysisQuery,
+    AnalysisStatus,
+    Measurement,
+    MeasurementResult,
+    OnInconclusive,
+    SuccessCondition,
+)
 from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult, RolloutStage
 from tradingbot_operator.model.feed import FeedSpec
 from tradingbot_operator.model.spec import (
@@ -39,6 +47,8 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AnalysisQuery",
+    "AnalysisStatus",
     "Color",
     "Condition",
     "ConditionType",
@@ -47,7 +57,10 @@ __all__ = [
     "HandledActions",
     "LastRollout",
     "MarketSpec",
+    "Measurement",
+    "MeasurementResult",
     "MigrationSpec",
+    "OnInconclusive",
     "Phase",
     "PodTemplateSpec",
     "RiskSpec",
@@ -58,6 +71,7 @@ __all__ = [
     "SecretKeyRef",
     "Standby",
     "StrategySpec",
+    "SuccessCondition",
     "TradingBotSpec",
     "TradingBotStatus",
     "TradingSpec",

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt
 
+from tradingbot_operator.model.analysis import AnalysisQueries
 from tradingbot_operator.model.common import (
     INT_OR_STRING,
     PRESERVE_UNKNOWN,
@@ -320,6 +321,12 @@ class RolloutSpec(CrdModel):
     migration: Annotated[MigrationSpec, Field(json_schema_extra=full_default(MigrationSpec))] = Field(
         default_factory=MigrationSpec,
         description="Optional database migration Job before the new color starts.",
+    )
+    analysis: AnalysisQueries = Field(
+        default=(),
+        description="Metric analysis gate (model/analysis.py): PromQL queries evaluated against the new "
+        "color from its bake to the end of its post-promotion window; a failed one rolls back "
+        "(AnalysisFailed). Needs the operator's Prometheus address (--prometheus-url).",
     )
 
     cel_rules: ClassVar[tuple[Rule, ...]] = (

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from tradingbot_operator.model.analysis import AnalysisStatus
 from tradingbot_operator.model.common import CrdModel
 from tradingbot_operator.model.enums import Color, Phase, RolloutResult, RolloutStage
 
@@ -177,6 +178,9 @@ class TradingBotStatus(CrdModel):
         default=None,
         alias="stoppedAt",
         description="Since when spec.replicas has been seen 0 (Stopped: no pod runs, nobody trades).",
+    )
+    analysis: AnalysisStatus | None = Field(
+        default=None, description="Last measurements of the metric analysis gate (spec.rollout.analysis)."
     )
     handled_actions: HandledActions = Field(
         default_factory=HandledActions,

@@ -1,7 +1,8 @@
 """The rollout plan (pure): ``plan(spec, status, observed, now) -> Plan(actions, status, requeue_after)``.
 
 Modules, in the order a pass runs them: ``context`` (the pass's working state, :class:`Plan`, the
-reasons), ``events`` (the typed transitions a pass commits, each reported as one Event),
+reasons), ``analysis`` (the metric analysis gate: due queries, readings, verdict), ``events`` (the
+typed transitions a pass commits, each reported as one Event),
 ``transitions`` (bookkeeping; a rollout up to its promotion), ``window`` (after the promotion: the
 post-promotion window, rollback, the standby's scale-down), ``phase`` (phase, conditions, message),
 ``converge`` (child actions from the new status), ``timing`` (when each gate is due;
@@ -58,6 +59,7 @@ from datetime import datetime
 
 from tradingbot_operator.model import RolloutStage, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.observed import Observed
+from tradingbot_operator.plan.analysis import REASON_ANALYSIS_FAILED
 from tradingbot_operator.plan.context import (
     REASON_ABORTED,
     REASON_DEADLINE,
@@ -89,6 +91,7 @@ from tradingbot_operator.revision import revision
 
 __all__ = [
     "REASON_ABORTED",
+    "REASON_ANALYSIS_FAILED",
     "REASON_DEADLINE",
     "REASON_MIGRATION_FAILED",
     "REASON_PROMOTED",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tradingbot_operator.model import RolloutProgress, RolloutSpec, RolloutStage
+from tradingbot_operator.plan.analysis import next_due
 from tradingbot_operator.plan.context import Pass
 
 
@@ -51,6 +52,10 @@ def requeue_after(p: Pass) -> float | None:
             due.append(progress_deadline(rollout, spec))
             if rollout.ready_since is not None:
                 due.append(bake_end(rollout.ready_since, spec))
+    measure_at = next_due(p.spec, s)
+    if measure_at is not None:
+        # Measured even while paused: a failed analysis is a safety rollback (not while stopped).
+        due.append(measure_at)
     if s.standby is not None and not p.paused:
         due.append(s.standby.scale_down_at)
     if not due:

@@ -15,6 +15,7 @@ from tradingbot_operator.bake import bake_start
 from tradingbot_operator.model import Color, RolloutProgress, RolloutResult, RolloutStage, Standby
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY
 from tradingbot_operator.observed import JobState
+from tradingbot_operator.plan.analysis import REASON_ANALYSIS_FAILED, analyse
 from tradingbot_operator.plan.context import (
     REASON_ABORTED,
     REASON_DEADLINE,
@@ -180,6 +181,10 @@ def gate(p: Pass, deadline_passed: bool) -> None:
             f"{rollout.color} lost readiness ({health.ready_pods}/{p.spec.replicas} Ready) after being Ready",
         )
         return
+    verdict = analyse(p, rollout)
+    if verdict.failure is not None:
+        fail(p, rollout, RolloutResult.ROLLED_BACK, REASON_ANALYSIS_FAILED, verdict.failure)
+        return
     if health.ready:
         # Timed from this operator's own first observation of all pods Ready (module bake), never
         # from the pods' node-written timestamps: a lagging node clock cannot shorten the bake.
@@ -188,7 +193,8 @@ def gate(p: Pass, deadline_passed: bool) -> None:
             p.update_rollout(ready_since=since)
         baked = p.now >= bake_end(since, p.spec.rollout)
         # Passing the gate is progress, so it waits for the end of a pause (failures do not wait).
-        if p.stage is RolloutStage.BAKING and baked and not p.paused:
+        # The metric analysis must have passed too (every query's last measurement Successful).
+        if p.stage is RolloutStage.BAKING and baked and verdict.passed and not p.paused:
             p.update_rollout(baked_at=p.now)
             p.event(
                 EventType.NORMAL,
@@ -198,13 +204,14 @@ def gate(p: Pass, deadline_passed: bool) -> None:
     rollout = p.status.rollout
     assert rollout is not None
     if rollout.stage is not RolloutStage.BAKED and deadline_passed:
+        waiting = "" if verdict.passed else ", analysis not passed"
         fail(
             p,
             rollout,
             RolloutResult.ROLLED_BACK,
             REASON_DEADLINE,
             f"{rollout.color} was not Ready and baked within {p.spec.rollout.progress_deadline_seconds}s "
-            f"({health.ready_pods}/{p.spec.replicas} Ready)",
+            f"({health.ready_pods}/{p.spec.replicas} Ready{waiting})",
         )
         return
     # Never promote a color without a Ready pod (health.ready needs at least one).

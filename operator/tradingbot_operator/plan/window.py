@@ -12,6 +12,7 @@ from __future__ import annotations
 from tradingbot_operator.actions import EventType
 from tradingbot_operator.model import RolloutProgress, RolloutResult, RolloutStage
 from tradingbot_operator.names import ANNOTATION_ABORT
+from tradingbot_operator.plan.analysis import REASON_ANALYSIS_FAILED, analyse
 from tradingbot_operator.plan.context import (
     REASON_ABORTED,
     REASON_PROMOTED,
@@ -31,6 +32,7 @@ def post_promotion(p: Pass) -> None:
     assert rollout is not None and rollout.promoted_at is not None
     health = p.health(rollout.color, rollout.revision)
     abort = p.pending(ANNOTATION_ABORT, p.status.handled_actions.abort)
+    verdict = analyse(p, rollout)
     problem: tuple[RolloutResult, str, str] | None = None
     if health.restarts > p.spec.rollout.max_restarts:
         problem = (
@@ -45,6 +47,8 @@ def post_promotion(p: Pass) -> None:
             REASON_READINESS_LOST,
             f"{rollout.color} lost readiness after promotion ({health.ready_pods}/{p.spec.replicas} Ready)",
         )
+    elif verdict.failure is not None:
+        problem = (RolloutResult.ROLLED_BACK, REASON_ANALYSIS_FAILED, f"{verdict.failure} after promotion")
     elif abort is not None:
         p.handle(abort=abort)
         problem = (
@@ -76,13 +80,14 @@ def post_promotion(p: Pass) -> None:
             f"revision {rollout.revision} is stable (window cut short)",
         )
         return
-    window_passed_by_now(p, rollout)
+    window_passed_by_now(p, rollout, analysis_passed=verdict.passed)
 
 
-def window_passed_by_now(p: Pass, rollout: RolloutProgress) -> None:
-    """Finish the rollout as Promoted (stable) when its window has ended by ``p.now``."""
+def window_passed_by_now(p: Pass, rollout: RolloutProgress, *, analysis_passed: bool = True) -> None:
+    """Finish the rollout as Promoted (stable) when its window has ended by ``p.now`` and the metric
+    analysis (if any) has passed: an analysis still waiting for a conclusive answer holds the window."""
     assert rollout.promoted_at is not None
-    if p.now >= window_end(rollout.promoted_at, p.spec.rollout):
+    if analysis_passed and p.now >= window_end(rollout.promoted_at, p.spec.rollout):
         _promoted(
             p,
             rollout,
