@@ -1,11 +1,12 @@
-"""``ploy`` (also installed as ``kubectl-tradingbot``, so ``kubectl tradingbot …`` works): look at
-TradingBot rollouts and act on them, and run the local control plane.
+"""The TradingBot commands of ``ploy`` (also installed as ``kubectl-tradingbot``, so ``kubectl tradingbot …``
+works): look at TradingBot rollouts and act on them. ``ploy cluster up | down`` (the local control plane)
+is added by :mod:`ploy_localcluster.cli`, which the console scripts run.
 
-Commands: ``status [NAME] [--watch]``, ``promote NAME``, ``abort NAME``, ``retry NAME``,
-``cluster up | down``. The manual actions set the ``ploy.dev/promote|abort|retry`` annotations
-(value: the current UTC time), the same contract the ArgoCD resource actions use; the operator does the
-rest. Kubernetes calls use ``kubernetes.aio`` with the usual kubeconfig resolution (``--kubeconfig``,
-``KUBECONFIG``, ``~/.kube/config``).
+Commands: ``status [NAME] [--watch]``, ``promote NAME``, ``abort NAME``, ``retry NAME``. The manual
+actions set the ``ploy.dev/promote|abort|retry`` annotations (value: the current UTC time), the same
+contract the ArgoCD resource actions use; the operator does the rest. Kubernetes calls use
+``kubernetes.aio`` with the usual kubeconfig resolution (``--kubeconfig``, ``KUBECONFIG``,
+``~/.kube/config``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,13 +26,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from tradingbot_operator.localcluster.launcher import cache_dir, default_bin_dir
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY
 
 app = typer.Typer(help="Ploy: blue-green TradingBot rollouts.", no_args_is_help=True)
-cluster_app = typer.Typer(help="The local control plane (kube-apiserver, etcd, controllers, kwok).")
-app.add_typer(cluster_app, name="cluster")
 console = Console()
 
 KubeconfigOpt = Annotated[
@@ -182,53 +179,7 @@ def retry(name: str, namespace: NamespaceOpt = "default", kubeconfig: Kubeconfig
     _act(kubeconfig, namespace, name, ANNOTATION_RETRY, "retry")
 
 
-WorkdirOpt = Annotated[
-    Path | None, typer.Option(help="where the cluster keeps its files (default: $PLOY_CACHE/local-cluster)")
-]
-
-
-RealNodeOpt = Annotated[
-    bool,
-    typer.Option(
-        "--real-node",
-        help="also run a real node (containerd, kubelet, kube-proxy; root) with the images of "
-        "scripts/build-images.sh",
-    ),
-]
-
-
-@cluster_app.command("up")
-def cluster_up(workdir: WorkdirOpt = None, real_node: RealNodeOpt = False) -> None:
-    """Start a local control plane in the background; prints the kubeconfig to use."""
-    workdir = workdir or cache_dir() / "local-cluster"
-    from tradingbot_operator.localcluster import ClusterError, LocalCluster
-
-    if (workdir / "state.json").exists():
-        console.print(f"already running; export KUBECONFIG={workdir / 'admin.kubeconfig'}")
-        return
-    local = LocalCluster(
-        workdir=workdir, bin_dir=default_bin_dir(), detach=True, log=console.log, real_node=real_node
-    )
-    try:
-        local.start()
-    except ClusterError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    console.print(f"control plane up at {local.server}\nexport KUBECONFIG={local.kubeconfig}")
-
-
-@cluster_app.command("down")
-def cluster_down(workdir: WorkdirOpt = None) -> None:
-    """Stop the local control plane started by ``cluster up``."""
-    workdir = workdir or cache_dir() / "local-cluster"
-    from tradingbot_operator.localcluster import LocalCluster
-
-    if LocalCluster.stop_detached(workdir):
-        console.print("control plane stopped")
-    else:
-        console.print("no control plane running")
-
-
 def main() -> None:
-    """Entry point of the ``ploy`` and ``kubectl-tradingbot`` console scripts."""
+    """Run the TradingBot commands alone (the ``ploy`` console script is :func:`ploy_localcluster.cli.main`,
+    which adds ``ploy cluster``)."""
     app()

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from ploy_localcluster import ClusterError, default_bin_dir
+from ploy_localcluster.node import POD_CIDR
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.support.realnode import NODE_IP, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
-from tradingbot_operator.localcluster import ClusterError, default_bin_dir
-from tradingbot_operator.localcluster.node import POD_CIDR
 
 
 @pytest.fixture(scope="package")
