@@ -29,8 +29,9 @@ def _short_hash(text: str) -> str:
 def trading_config(spec: TradingBotSpec) -> dict[str, Any]:
     """The bot's config file content as a mapping: ``{"trading": <spec.trading, camelCase>}``.
 
-    Decimals stay the strings the user wrote (``"0.01"``); defaults are filled in, so the bot sees
-    every value explicitly. The shape is the one ``tradingbot.config.settings`` reads.
+    Decimals stay the strings the user wrote (``"0.01"``, ``"0.010"``: the contract's decimals keep
+    their digits); defaults are filled in, so the bot sees every value explicitly. The shape is the one
+    ``tradingbot.config.settings`` reads, with the same models (:mod:`trading_config`).
     """
     return {"trading": spec.trading.model_dump(mode="json", by_alias=True, exclude_none=True)}
 
