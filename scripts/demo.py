@@ -44,7 +44,7 @@ from tests.support.mainjob import (  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 from tests.support.realnode import build_images  # noqa: E402
 from tests.support.tradingbot import SECRET_NAME  # noqa: E402
-from tradingbot_operator.ctl import render  # noqa: E402
+from tradingbot_operator.status_view import render  # noqa: E402
 
 console = Console()
 CACHE = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))

@@ -2,18 +2,18 @@
 works): look at TradingBot rollouts and act on them. ``ploy cluster up | down`` (the local control plane)
 is added by :mod:`ploy_localcluster.cli`, which the console scripts run.
 
-Commands: ``status [NAME] [--watch]``, ``promote NAME``, ``abort NAME``, ``retry NAME``. The manual
-actions set the ``ploy.dev/promote|abort|retry`` annotations (value: the current UTC time), the same
-contract the ArgoCD resource actions use; the operator does the rest. Kubernetes calls use
-``kubernetes.aio`` with the usual kubeconfig resolution (``--kubeconfig``, ``KUBECONFIG``,
-``~/.kube/config``).
+Commands: ``status [NAME] [-o table|wide|json|yaml] [--watch]`` (the view: :mod:`.status_view`),
+``promote NAME``, ``abort NAME``, ``retry NAME``. The manual actions set the
+``ploy.dev/promote|abort|retry`` annotations (value: the current UTC time), the same contract the
+ArgoCD resource actions use; the operator does the rest. Kubernetes calls use ``kubernetes.aio`` with
+the usual kubeconfig resolution (``--kubeconfig``, ``KUBECONFIG``, ``~/.kube/config``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,13 +21,12 @@ import typer
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration, CustomObjectsApi
 from kubernetes.aio.client.exceptions import ApiException
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
 from tradingbot_operator.names import ANNOTATION_ABORT, ANNOTATION_PROMOTE, ANNOTATION_RETRY
+from tradingbot_operator.status_view import Output, dump, render
 
 app = typer.Typer(help="Ploy: blue-green TradingBot rollouts.", no_args_is_help=True)
 console = Console()
@@ -36,7 +35,6 @@ KubeconfigOpt = Annotated[
     str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="kubeconfig path")
 ]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="namespace of the TradingBot")]
-PHASE_STYLE = {"Healthy": "green", "Progressing": "yellow", "Degraded": "red", "Paused": "blue"}
 
 
 async def _client(kubeconfig: str | None) -> ApiClient:
@@ -55,86 +53,39 @@ async def _list(kubeconfig: str | None, namespace: str, name: str | None) -> lis
         return list(listed.get("items", [])) if isinstance(listed, dict) else []
 
 
-def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for cond in status.get("conditions", []) or []:
-        if cond.get("type") == kind:
-            found: Mapping[str, Any] = cond
-            return found
-    return None
-
-
-def render(bots: list[dict[str, Any]]) -> Group:
-    """A rich view of TradingBots: one row each, then the progress of any rollout under way."""
-    table = Table(title="TradingBots", expand=False)
-    for column in (
-        "NAME",
-        "PHASE",
-        "ACTIVE",
-        "EPOCH",
-        "ACTIVE REV",
-        "PREVIEW REV",
-        "LAST ROLLOUT",
-        "MESSAGE",
-    ):
-        table.add_column(column)
-    details: list[Text] = []
-    for bot in bots:
-        meta, status = bot.get("metadata", {}), bot.get("status", {}) or {}
-        phase = str(status.get("phase", "Pending"))
-        last = status.get("lastRollout") or {}
-        last_text = f"{last.get('result', '')} {last.get('revision', '')}".strip()
-        table.add_row(
-            meta.get("name", "?"),
-            Text(phase, style=PHASE_STYLE.get(phase, "")),
-            str(status.get("activeColor", "-")),
-            str(status.get("epoch", 0)),
-            str(status.get("activeRevision", "-")),
-            str(status.get("previewRevision", "-")),
-            last_text or "-",
-            str(status.get("message", ""))[:80],
-        )
-        rollout = status.get("rollout")
-        if rollout:
-            steps = [
-                ("started", rollout.get("startedAt")),
-                ("migrated", rollout.get("migratedAt")),
-                ("ready", rollout.get("readySince")),
-                ("baked", rollout.get("bakedAt")),
-                ("promoted", rollout.get("promotedAt")),
-            ]
-            line = Text(f"{meta.get('name')}: revision {rollout.get('revision')} on {rollout.get('color')}  ")
-            for label, when in steps:
-                line.append(f"{'✔' if when else '·'} {label}  ", style="green" if when else "dim")
-            details.append(line)
-        degraded = _condition(status, "Degraded")
-        if degraded and degraded.get("status") == "True":
-            details.append(
-                Text(
-                    f"{meta.get('name')}: Degraded — {degraded.get('reason')}: {degraded.get('message')}",
-                    style="red",
-                )
-            )
-    return Group(table, *details)
-
-
 @app.command()
 def status(
     name: Annotated[
         str | None, typer.Argument(help="TradingBot name (all in the namespace if omitted)")
     ] = None,
     namespace: NamespaceOpt = "default",
+    output: Annotated[
+        Output,
+        typer.Option(
+            "--output", "-o", help="table (default), wide (every column), json or yaml (the objects)"
+        ),
+    ] = Output.TABLE,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="keep refreshing (Ctrl-C to stop)")] = False,
     interval: Annotated[float, typer.Option(help="refresh interval in seconds with --watch")] = 1.0,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
     """Show TradingBots: phase, active color, epoch, revisions, rollout progress."""
+    wide = output is Output.WIDE
+    if watch and output in (Output.JSON, Output.YAML):
+        console.print("[red]error:[/red] --watch shows the table; use -o table or -o wide with it")
+        raise typer.Exit(2)
     try:
+        if output in (Output.JSON, Output.YAML):
+            sys.stdout.write(
+                dump(asyncio.run(_list(kubeconfig, namespace, name)), output, single=name is not None)
+            )
+            return
         if not watch:
-            console.print(render(asyncio.run(_list(kubeconfig, namespace, name))))
+            console.print(render(asyncio.run(_list(kubeconfig, namespace, name)), wide=wide))
             return
         with Live(console=console, refresh_per_second=4) as live:
             while True:
-                live.update(render(asyncio.run(_list(kubeconfig, namespace, name))))
+                live.update(render(asyncio.run(_list(kubeconfig, namespace, name)), wide=wide))
                 time.sleep(interval)
     except ApiException as exc:
         console.print(f"[red]error:[/red] {exc.status} {exc.reason}")
