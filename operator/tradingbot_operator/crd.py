@@ -69,18 +69,25 @@ EPOCH_NEVER_DECREASES = {
 }
 
 
+def inline_ref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of JSON-schema ``node`` with its ``$ref`` (into ``defs``, pydantic's ``$defs``) replaced
+    by the definition; the node's own keys (description, default) win over the definition's."""
+    node = dict(node)
+    ref = node.pop("$ref", None)
+    if ref is None:
+        return node
+    target: dict[str, Any] = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
+    target.update(node)
+    return target
+
+
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     """Inline ``$ref``s and make one JSON-schema node structural."""
     if isinstance(node, list):
         return [_resolve(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
-    ref = node.pop("$ref", None)
-    if ref is not None:
-        target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
-        target.update(node)  # field-level description/default win over the model's own
-        node = target
+    node = inline_ref(node, defs)
     any_of = node.get("anyOf")
     if isinstance(any_of, list):
         non_null = [option for option in any_of if option != {"type": "null"}]

@@ -12,7 +12,6 @@ rules, which the API server checks when the chart's TradingBot is applied.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from trading_config import TradingSpec
 from trading_config.rules import PLAIN_JSON_SCHEMA, VALIDATIONS
+from tradingbot_operator.crd import inline_ref
 
 VALUES_SCHEMA = Path("charts/tradingbot/values.schema.json")
 _DROPPED = ("title", "default", VALIDATIONS)
@@ -31,12 +31,7 @@ def _plain(node: Any, defs: dict[str, Any]) -> Any:
         return [_plain(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
-    ref = node.pop("$ref", None)
-    if ref is not None:
-        target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
-        target.update(node)  # field-level description wins over the model's own
-        node = target
+    node = inline_ref(node, defs)
     node.update(node.pop(PLAIN_JSON_SCHEMA, {}))
     return {key: _plain(value, defs) for key, value in node.items() if key not in _DROPPED}
 
