@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
+from ploy_localcluster import LocalCluster, default_bin_dir
 
 __all__ = ["default_bin_dir", "install_crd", "kubectl", "summary"]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from benchsupport import install_crd, kubectl
 from kubernetes.aio import config as aio_config
 
+from ploy_localcluster import LocalCluster, default_bin_dir
 from tests.support.fence_chaos import FenceChaos, Outcome, migrated_database
 from tests.support.postgres import start_postgres
-from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
 
 CRD_FILE = Path(__file__).resolve().parents[1] / "manifests" / "crds" / "tradingbots.ploy.dev.yaml"
 

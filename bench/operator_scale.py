@@ -32,9 +32,9 @@ from benchsupport import default_bin_dir, install_crd, kubectl, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
+from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.kube import Kube, tradingbot_path
-from tradingbot_operator.localcluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"

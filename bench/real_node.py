@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO))
 
 from benchsupport import default_bin_dir, summary  # noqa: E402
 
+from ploy_localcluster.node import POD_CIDR  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 from tests.support.realnode import NODE_IP, NODE_NAME, build_images, start_node_cluster  # noqa: E402
-from tradingbot_operator.localcluster.node import POD_CIDR  # noqa: E402
 
 JSON = dict[str, Any]
 

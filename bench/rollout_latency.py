@@ -35,9 +35,9 @@ from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from prometheus_client import CollectorRegistry
 
+from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.kube import Kube, tradingbot_path
-from tradingbot_operator.localcluster import LocalCluster
 from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[1]

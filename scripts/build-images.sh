@@ -7,7 +7,7 @@
 # Each image is a docker-archive tarball under $CACHE/images, named by the hash of its inputs, so a
 # rerun with the same inputs does nothing (~0 s). The last line printed is the index file (JSON:
 # {"pause": {"name": ..., "archive": ...}, "base": ..., "bot": ...}) that the real node imports
-# into its containerd (tradingbot_operator.localcluster.node). With `--import ADDRESS` the images
+# into its containerd (ploy_localcluster.node). With `--import ADDRESS` the images
 # are also imported into the containerd listening on ADDRESS (namespace k8s.io).
 # Needs root (debootstrap, buildah), buildah and debootstrap (scripts/ensure-node-packages.sh).
 set -euo pipefail

@@ -30,6 +30,9 @@ sys.path.insert(0, str(REPO))
 
 from demo_gitops import gitops_leg  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
+from ploy_localcluster import LocalCluster, default_bin_dir  # noqa: E402
+from ploy_localcluster.launcher import FAKE_NODE_NAME  # noqa: E402
+from ploy_localcluster.node import NODE_IP, NODE_NAME, POD_CIDR  # noqa: E402
 from tests.support.cluster import ClusterHandle, crds_dir  # noqa: E402
 from tests.support.mainjob import (  # noqa: E402
     demo_tradingbot,
@@ -42,10 +45,7 @@ from tests.support.mainjob import (  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 from tests.support.realnode import build_images  # noqa: E402
 from tests.support.tradingbot import SECRET_NAME  # noqa: E402
-from tradingbot_operator.ctl import render  # noqa: E402
-from tradingbot_operator.localcluster import LocalCluster, default_bin_dir  # noqa: E402
-from tradingbot_operator.localcluster.launcher import FAKE_NODE_NAME  # noqa: E402
-from tradingbot_operator.localcluster.node import NODE_IP, NODE_NAME, POD_CIDR  # noqa: E402
+from tradingbot_operator.status_view import render  # noqa: E402
 
 console = Console()
 CACHE = Path(os.environ.get("PLOY_CACHE", Path.home() / ".cache" / "ploy"))

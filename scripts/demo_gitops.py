@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ploy_localcluster.argocd import LocalArgoCD
 from tests.support.cluster import ClusterHandle
 from tests.support.gitops import Apps, GitRepo, repo_from_checkout, set_yaml_line, synced_at
-from tradingbot_operator.localcluster.argocd import LocalArgoCD
 
 APPS = ("ploy-root", "ploy-operator", "tradingbot-staging", "tradingbot-production")
 BOT_NAMESPACES = ("bots-staging", "bots-production")

@@ -15,9 +15,9 @@ import pytest
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
+from ploy_localcluster import LocalCluster, default_bin_dir
 from tests.support.cluster import ClusterHandle
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
-from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
 
 
 def _required(tier: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradingbot.config.model import MarketConfig
+from trading_config import MarketSpec
 from tradingbot.ledger.rows import Position
 
 
@@ -35,7 +35,7 @@ class Valuation:
 
 
 def value_positions(
-    positions: Iterable[Position], markets: Iterable[MarketConfig], marks: Mapping[str, Decimal]
+    positions: Iterable[Position], markets: Iterable[MarketSpec], marks: Mapping[str, Decimal]
 ) -> Valuation:
     """Value ``positions`` given the configured ``markets`` and per-token ``marks`` (USD/share).
 

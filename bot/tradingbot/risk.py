@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from tradingbot.config.model import RiskConfig, StrategyConfig
+from trading_config import RiskSpec, StrategySpec
 
 
 class RejectReason(StrEnum):
@@ -35,7 +35,7 @@ class RiskLimits:
     max_data_age_s: float
 
     @classmethod
-    def from_config(cls, risk: RiskConfig, strategy: StrategyConfig) -> RiskLimits:
+    def from_config(cls, risk: RiskSpec, strategy: StrategySpec) -> RiskLimits:
         """Limits from the ``trading.risk`` and ``trading.strategy`` config blocks."""
         return cls(
             max_exposure_usd=risk.max_exposure_usd,

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tradingbot.config.model import MarketConfig, TradingConfig
+from trading_config import MarketSpec, TradingSpec
 from tradingbot.domain import OrderRequest, OrderResult, OrderStatus, Side, TimeInForce
 from tradingbot.execution import OrderFlow
 from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
@@ -44,7 +44,7 @@ class Trader:
 
     def __init__(
         self,
-        trading: TradingConfig,
+        trading: TradingSpec,
         feed: MarketFeed,
         flow: OrderFlow,
         metrics: BotMetrics,
@@ -92,7 +92,7 @@ class Trader:
         if market is not None:
             self._schedule(market)
 
-    def _schedule(self, market: MarketConfig) -> None:
+    def _schedule(self, market: MarketSpec) -> None:
         if self.token is None:
             return
         self._dirty.add(market.condition_id)
@@ -102,7 +102,7 @@ class Trader:
                 self._run_market(market), name=f"trade-{market.condition_id[:10]}"
             )
 
-    async def _run_market(self, market: MarketConfig) -> None:
+    async def _run_market(self, market: MarketSpec) -> None:
         while market.condition_id in self._dirty and self.token is not None:
             self._dirty.discard(market.condition_id)
             try:
@@ -127,7 +127,7 @@ class Trader:
                 marks[position.token_id] = bid.price
         return value_positions(positions, self.trading.markets, marks)
 
-    async def trade_once(self, market: MarketConfig) -> list[OrderResult]:
+    async def trade_once(self, market: MarketSpec) -> list[OrderResult]:
         """One pass over ``market``: evaluate, gate, place the YES leg then the NO leg (both FOK); when
         only the YES leg filled, sell it back (``strategy.unwind``).
 
@@ -158,7 +158,7 @@ class Trader:
         return await self._place_legs(token, market, opportunity)
 
     async def _place_legs(
-        self, token: FenceToken, market: MarketConfig, opportunity: Opportunity
+        self, token: FenceToken, market: MarketSpec, opportunity: Opportunity
     ) -> list[OrderResult]:
         results: list[OrderResult] = []
         legs = (
@@ -197,7 +197,7 @@ class Trader:
         self.metrics.exposure_usd.set(float(total.exposure_usd))
         return results
 
-    async def _unwind(self, token: FenceToken, market: MarketConfig, filled: OrderResult) -> OrderResult:
+    async def _unwind(self, token: FenceToken, market: MarketSpec, filled: OrderResult) -> OrderResult:
         """Sell the unhedged YES leg back under the policy of ``strategy.unwind``; count the outcome."""
         req = unwind_order(
             filled,

@@ -30,8 +30,9 @@ def trading_config(spec: TradingBotSpec) -> dict[str, Any]:
     """The bot's config file content as a mapping: ``{"trading": <spec.trading, camelCase>}``, plus the
     feed's keys (``feed``, ``replayRecording``, ``polymarketWsUrl``) when ``spec.feed`` is given.
 
-    Decimals stay the strings the user wrote (``"0.01"``); defaults are filled in, so the bot sees
-    every value explicitly. The shape is the one ``tradingbot.config.settings`` reads.
+    Decimals stay the strings the user wrote (``"0.01"``, ``"0.010"``: the contract's decimals keep
+    their digits); defaults are filled in, so the bot sees every value explicitly. The shape is the one
+    ``tradingbot.config.settings`` reads, with the same models (:mod:`trading_config`).
     """
     config: dict[str, Any] = {
         "trading": spec.trading.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ploy_localcluster.argocd import argocd_bin_dir
 from tests.delivery.lua import PROBE, run_script
 from tests.delivery.tools import ARGOCD, DATA, required
-from tradingbot_operator.localcluster.argocd import argocd_bin_dir
 
 pytestmark = pytest.mark.argocd
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tradingbot_operator.localcluster import default_bin_dir
+from ploy_localcluster import default_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"

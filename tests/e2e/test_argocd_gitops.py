@@ -1,5 +1,5 @@
 """GitOps end to end with real ArgoCD: the project's app of apps synced from a git repository by real
-ArgoCD v3.6 controllers (tradingbot_operator.localcluster.argocd) on a local control plane of its own,
+ArgoCD v3.6 controllers (ploy_localcluster.argocd) on a local control plane of its own,
 the operator running as a local process and kwok playing the kubelet.
 
 The repository is a bare ``file://`` repo made from the checkout, with ``argocd/root-app.yaml``'s
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from ploy_localcluster import LocalCluster, default_bin_dir
+from ploy_localcluster.argocd import LocalArgoCD, argocd_bin_dir
 from tests.delivery.tools import required
 from tests.support.cluster import crds_dir
 from tests.support.gitops import JSON, Apps, GitRepo, repo_from_checkout, set_yaml_line, synced_at, wait_until
-from tradingbot_operator.localcluster import LocalCluster, default_bin_dir
-from tradingbot_operator.localcluster.argocd import LocalArgoCD, argocd_bin_dir
 
 pytestmark = [pytest.mark.argocd, pytest.mark.timeout(900)]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ploy_localcluster import default_bin_dir
+from ploy_localcluster.argocd import ArgoCDError, LocalArgoCD, argocd_bin_dir
 from tests.delivery.tools import required
-from tradingbot_operator.localcluster import default_bin_dir
-from tradingbot_operator.localcluster.argocd import ArgoCDError, LocalArgoCD, argocd_bin_dir
 
 pytestmark = pytest.mark.argocd
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tradingbot_operator.localcluster import ClusterError, LocalCluster, default_bin_dir
+from ploy_localcluster import ClusterError, LocalCluster, default_bin_dir
 
 pytestmark = pytest.mark.cluster
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from ploy_localcluster import ClusterError, default_bin_dir
 from tests.support.kindnode import start_kind_cluster
 from tests.support.noderelease import Release, install_release
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
 from tests.support.realnode import E2ECluster, NodeUnavailable, start_node_cluster, unavailable
-from tradingbot_operator.localcluster import ClusterError, default_bin_dir
 
 
 @pytest.fixture(scope="package")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ploy_localcluster import ClusterError, LocalCluster, default_bin_dir, machine
+from ploy_localcluster.node import BRIDGE
 from tests.support.realnode import NodeUnavailable, build_images, check_prerequisites, unavailable, wait_for
-from tradingbot_operator.localcluster import ClusterError, LocalCluster, default_bin_dir, machine
-from tradingbot_operator.localcluster.node import BRIDGE
 
 pytestmark = pytest.mark.node
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from tradingbot_operator.model import TradingBotSpec
 CONDITION_ID = "0x285746de0e4f751fd4dc8f9dc2cecd0101ba9ad0096a43145ed9643b09514f01"
 YES = "76670567130917723816490572615540605537878462672464291990940067659127658071111"
 NO = "54179564009642723353355316176091991063553046330768303687769988635499280029688"
+OTHER = "0x" + "cd" * 32
 DELETE = object()
 
 
@@ -162,7 +164,27 @@ CASES = [
         {T + "markets.0.conditionId": "0x1234"},
         "conditionId must be 0x followed by 64 hex",
     ),
+    Case(
+        "token-in-two-markets",
+        {
+            T + "markets": [
+                {"conditionId": CONDITION_ID, "tokens": [YES, NO]},
+                {"conditionId": OTHER, "tokens": [NO, "9"]},
+            ]
+        },
+        "trading.markets must not list the same token id in two markets",
+    ),
     Case("fee-rate-one", {T + "markets.0.feeRate": "1"}, "feeRate must be at least 0 and below 1"),
+    Case(
+        "fee-rate-13-places",
+        {T + "markets.0.feeRate": "0.0000000000001"},
+        "feeRate must be below 1E+12 and have at most 12 decimal places",
+    ),
+    Case(
+        "exposure-13-digits",
+        {T + "risk.maxExposureUsd": "1000000000000"},
+        "risk.maxExposureUsd must be below 1E+12 and have at most 12 decimal places",
+    ),
     Case(
         "strategy-unknown",
         {T + "strategy.name": "martingale"},
@@ -436,7 +458,7 @@ def test_there_are_at_least_30_distinct_cases() -> None:
 
 def test_valid_example_parses() -> None:
     spec = TradingBotSpec.model_validate(valid_bot()["spec"])
-    assert spec.trading.strategy.min_edge == "0.01"
+    assert spec.trading.strategy.min_edge == Decimal("0.01")
     assert spec.database.secret_ref.name == "bot-db"
 
 

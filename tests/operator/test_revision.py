@@ -106,12 +106,13 @@ def test_rendered_config_holds_no_database_reference() -> None:
     assert "bot-db" not in render_config(BASE)
 
 
-def test_the_bot_accepts_the_rendered_config() -> None:
-    """Contract with the bot: its own config model parses what the operator renders, unchanged."""
-    from tradingbot.config.model import TradingConfig
+def test_the_bot_reads_back_what_the_operator_rendered() -> None:
+    """Both sides use the trading-config contract: the rendered block parses to the spec's own."""
+    from trading_config import TradingSpec
 
-    rendered = yaml.safe_load(render_config(spec_with(**{"trading.risk.maxDataAgeSeconds": 12})))
-    parsed = TradingConfig.model_validate(rendered["trading"])
+    spec = spec_with(**{"trading.risk.maxDataAgeSeconds": 12})
+    parsed = TradingSpec.model_validate(yaml.safe_load(render_config(spec))["trading"])
+    assert parsed == spec.trading
     assert str(parsed.strategy.min_edge) == "0.01"
     assert parsed.risk.max_data_age_seconds == 12
     assert parsed.markets[0].tokens == ("111", "222")
@@ -155,3 +156,12 @@ def test_the_bot_reads_the_rendered_feed(
     assert (settings.feed, settings.polymarket_ws_url, settings.replay_recording) == expected
     if feed is None:
         assert list(yaml.safe_load(path.read_text())) == ["trading"]
+
+
+@pytest.mark.parametrize(
+    "text", ["0.010", "0.0000001", "0.000000000001", "50", "0", "0.00", "999999999999.5"]
+)
+def test_decimals_are_rendered_as_written(text: str) -> None:
+    """The revision hashes the rendered config: a decimal must come out exactly as the user wrote it."""
+    rendered = yaml.safe_load(render_config(spec_with(**{"trading.risk.maxExposureUsd": text})))
+    assert rendered["trading"]["risk"]["maxExposureUsd"] == text

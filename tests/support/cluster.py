@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tradingbot_operator.localcluster.launcher import cache_dir
+from ploy_localcluster.launcher import cache_dir
 
 
 def crds_dir() -> Path:

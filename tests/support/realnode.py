@@ -1,5 +1,5 @@
 """The ``node`` tier's building blocks: a local control plane with a real node (containerd, kubelet,
-kube-proxy; :mod:`tradingbot_operator.localcluster.node`), the project image built by
+kube-proxy; :mod:`ploy_localcluster.node`), the project image built by
 scripts/build-images.sh, and PostgreSQL reachable from pods on the node's bridge."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 
+from ploy_localcluster import LocalCluster
+from ploy_localcluster.node import NODE_IP, NODE_NAME, POD_CIDR, RealNode
 from tests.support.cluster import ClusterHandle
-from tradingbot_operator.localcluster import LocalCluster
-from tradingbot_operator.localcluster.node import NODE_IP, NODE_NAME, POD_CIDR, RealNode
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -35,4 +35,13 @@ def describe_validation_error(exc: ValidationError, rename: Callable[[str], str]
     message = _MESSAGES.get(first["type"], first["msg"])
     message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
     path = _path(tuple(first["loc"]), rename)
-    return f"{path}: {message}" if path else message
+    return f"{path}: {_without_repeated_name(path, message)}" if path else message
+
+
+def _without_repeated_name(path: str, message: str) -> str:
+    """Drop a leading field name the path already ends with: the trading-config rules name their field
+    for the API server's sake (``strategy.minEdge must be ...``); after the path it would be said twice."""
+    name, _, rest = message.partition(" ")
+    if rest and (path == name or path.endswith("." + name)):
+        return rest
+    return message

@@ -18,8 +18,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from trading_config import TradingSpec
 from tradingbot.config.errors import ConfigError, describe_validation_error
-from tradingbot.config.model import TradingConfig
 from tradingbot.ledger.dsn import DsnError, parse_dsn
 
 CONFIG_PATH_ENV = "PLOY_CONFIG"
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         extra="forbid", case_sensitive=False, validate_default=True, populate_by_name=True
     )
 
-    trading: TradingConfig = Field(validation_alias=_env("PLOY_TRADING"))
+    trading: TradingSpec = Field(validation_alias=_env("PLOY_TRADING"))
     database_url: SecretStr | None = Field(
         default=None, validation_alias=_env("PLOY_DATABASE_URL", "DATABASE_URL"), repr=False
     )

@@ -1,5 +1,6 @@
 """The TradingBot resource (``ploy.dev/v1alpha1``) as pydantic models: the one source of the CRD schema."""
 
+from trading_config import MarketSpec, RiskSpec, StrategySpec, TradingSpec
 from tradingbot_operator.model.analysis import (
     AnalysisQuery,
     AnalysisStatus,
@@ -10,17 +11,13 @@ from tradingbot_operator.model.analysis import (
 )
 from tradingbot_operator.model.enums import Color, ConditionType, Phase, RolloutResult, RolloutStage
 from tradingbot_operator.model.feed import FeedSpec
+from tradingbot_operator.model.pod_template import PodTemplateSpec
 from tradingbot_operator.model.spec import (
     DatabaseSpec,
-    MarketSpec,
     MigrationSpec,
-    PodTemplateSpec,
-    RiskSpec,
     RolloutSpec,
     SecretKeyRef,
-    StrategySpec,
     TradingBotSpec,
-    TradingSpec,
 )
 from tradingbot_operator.model.status import (
     Condition,

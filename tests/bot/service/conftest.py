@@ -10,7 +10,7 @@ import pytest
 
 from tests.bot.service.support import BOT_KEY, Bot, BotFactory, StaticFeed, close_bot, make_bot
 from tests.support.postgres import PostgresServer
-from tradingbot.config.model import TradingConfig
+from trading_config import TradingSpec
 from tradingbot.exchange.base import Exchange
 from tradingbot.ledger.fence import FenceKey
 from tradingbot.ledger.migrate import migrate
@@ -68,7 +68,7 @@ async def bots(pool: asyncpg.Pool) -> AsyncIterator[BotFactory]:
     """Factory of bots (colors) sharing the test's database; all are stopped before the pool closes."""
     made: list[Bot] = []
 
-    def factory(exchange: Exchange, feed: StaticFeed, trading: TradingConfig, key: FenceKey = BOT_KEY) -> Bot:
+    def factory(exchange: Exchange, feed: StaticFeed, trading: TradingSpec, key: FenceKey = BOT_KEY) -> Bot:
         bot = make_bot(pool, exchange, feed, trading, key)
         made.append(bot)
         return bot

@@ -19,7 +19,7 @@ from typing import Protocol
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from tradingbot.config.model import TradingConfig
+from trading_config import TradingSpec
 from tradingbot.domain import OrderRequest, OrderResult
 from tradingbot.exchange.base import Exchange
 from tradingbot.execution import FenceTiming, OrderFlow
@@ -34,7 +34,7 @@ from tradingbot.trader import Trader
 
 _processes = itertools.count(1)
 
-MARKET = "0xfeedfacecafe"
+MARKET = "0x" + "feedfacecafe" * 5 + "feed"
 YES = "1001"
 NO = "1002"
 
@@ -129,9 +129,9 @@ class CountingExchange:
 
 def trading_config(
     max_order_size: str = "10", max_exposure: str = "100000", kill_switch: bool = False
-) -> TradingConfig:
+) -> TradingSpec:
     """A paper config trading the synthetic market (YES, NO)."""
-    return TradingConfig.model_validate(
+    return TradingSpec.model_validate(
         {
             "mode": "paper",
             "markets": [{"conditionId": MARKET, "tokens": [YES, NO]}],
@@ -160,7 +160,7 @@ def make_bot(
     pool: asyncpg.Pool,
     exchange: Exchange,
     feed: StaticFeed,
-    trading: TradingConfig,
+    trading: TradingSpec,
     key: FenceKey = BOT_KEY,
     holder: str | None = None,
     timing: FenceTiming | None = None,
@@ -189,7 +189,7 @@ class BotFactory(Protocol):
     """``bots(exchange, feed, trading[, key])`` makes a Bot on the test's pool (closed after the test)."""
 
     def __call__(
-        self, exchange: Exchange, feed: StaticFeed, trading: TradingConfig, key: FenceKey = BOT_KEY
+        self, exchange: Exchange, feed: StaticFeed, trading: TradingSpec, key: FenceKey = BOT_KEY
     ) -> Bot: ...
 
 

@@ -38,7 +38,7 @@ def _config(tmp_path: Path, mode: str = "paper") -> Path:
             {
                 "trading": {
                     "mode": mode,
-                    "markets": [{"conditionId": "0x1", "tokens": ["1", "2"]}],
+                    "markets": [{"conditionId": "0x" + "01" * 32, "tokens": ["1", "2"]}],
                     "strategy": {"name": "complete-set-arbitrage", "minEdge": "0.01", "maxOrderSize": "5"},
                     "risk": {"maxExposureUsd": "50", "maxDailyLossUsd": "10"},
                 }
@@ -57,7 +57,7 @@ def test_check_config_ok(tmp_path: Path) -> None:
 def test_check_config_names_the_first_problem_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check-config", str(_config(tmp_path, mode="live"))])
     assert result.exit_code == 2
-    assert result.stderr == 'config error: trading.mode: only "paper" is supported, got "live"\n'
+    assert result.stderr == 'config error: trading.mode: must be "paper": live trading is not supported\n'
 
 
 def test_check_config_missing_file(tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from tradingbot.config.model import MarketConfig
+from trading_config import MarketSpec
 from tradingbot.ledger.rows import Position
 from tradingbot.portfolio import value_positions
 
-M = MarketConfig.model_validate({"conditionId": "0x1", "tokens": ["y", "n"]})
+M = MarketSpec.model_validate({"conditionId": "0x" + "01" * 32, "tokens": ["y", "n"]})
 
 
 def test_complete_sets_are_worth_one_dollar() -> None:

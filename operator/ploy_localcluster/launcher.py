@@ -10,12 +10,10 @@ finds the children through the state file).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -28,13 +26,12 @@ from pathlib import Path
 
 import yaml
 
-from tradingbot_operator.localcluster import machine
-from tradingbot_operator.localcluster import node as realnode
-from tradingbot_operator.localcluster.pki import PkiFiles, generate_pki, write_admin_kubeconfig
-from tradingbot_operator.localcluster.processes import Proc, terminate_all
+from ploy_localcluster import machine
+from ploy_localcluster import node as realnode
+from ploy_localcluster.pki import PkiFiles, generate_pki, write_admin_kubeconfig
+from ploy_localcluster.processes import Proc, alive, die_with_parent, free_port, tail, terminate_all
 
 FAKE_NODE_NAME = "kwok-node-0"
-_PR_SET_PDEATHSIG = 1
 _STATE_FILE = "state.json"
 
 
@@ -54,18 +51,6 @@ def default_bin_dir() -> Path:
 
 class ClusterError(RuntimeError):
     """Raised when a control-plane component is missing, dies, or does not become ready in time."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -138,7 +123,7 @@ class LocalCluster:
         deadline = time.monotonic() + self.timeout
         pki = generate_pki(self.workdir / "pki")
         try:
-            etcd_port = _free_port()
+            etcd_port = free_port()
             self.spawn(
                 "etcd",
                 [
@@ -149,13 +134,13 @@ class LocalCluster:
                     "--advertise-client-urls",
                     f"http://127.0.0.1:{etcd_port}",
                     "--listen-peer-urls",
-                    f"http://127.0.0.1:{_free_port()}",
+                    f"http://127.0.0.1:{free_port()}",
                     "--unsafe-no-fsync",
                     "--log-level",
                     "warn",
                 ],
             )
-            self.apiserver_port = _free_port()
+            self.apiserver_port = free_port()
             write_admin_kubeconfig(self.kubeconfig, self.server, pki)
             self.spawn("kube-apiserver", self._apiserver_args(pki, etcd_port))
             self.wait_until(lambda: self._get("/readyz") == 200, deadline, "kube-apiserver /readyz")
@@ -176,9 +161,7 @@ class LocalCluster:
             )
             self.spawn("kube-scheduler", self._controller_args())
             stages = self.workdir / "kwok-stages.yaml"
-            stages.write_text(
-                resources.files("tradingbot_operator.localcluster").joinpath("stages.yaml").read_text()
-            )
+            stages.write_text(resources.files("ploy_localcluster").joinpath("stages.yaml").read_text())
             self.spawn(
                 "kwok",
                 [
@@ -186,7 +169,7 @@ class LocalCluster:
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     f"--config={stages}",
-                    f"--server-address=127.0.0.1:{_free_port()}",
+                    f"--server-address=127.0.0.1:{free_port()}",
                     "--node-lease-duration-seconds=40",
                     "--cidr=10.0.0.1/16",
                     "--node-ip=10.0.0.1",
@@ -228,9 +211,9 @@ class LocalCluster:
                 os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for pid in pids:
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and alive(pid):
                 time.sleep(0.1)
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
         machine.teardown(workdir / "node")
@@ -241,7 +224,7 @@ class LocalCluster:
         """Raise ClusterError naming any component that has exited, with its log's last lines."""
         for proc in self._procs:
             if proc.popen.poll() is not None:
-                raise ClusterError(f"{proc.name} exited with {proc.popen.returncode}:\n{_tail(proc.log)}")
+                raise ClusterError(f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}")
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -281,7 +264,7 @@ class LocalCluster:
             f"--authorization-kubeconfig={kc}",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
-            f"--secure-port={_free_port()}",
+            f"--secure-port={free_port()}",
             "--v=1",
         ]
 
@@ -304,7 +287,7 @@ class LocalCluster:
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
             start_new_session=True,
-            preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - no threads yet at spawn
+            preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509 - no threads yet at spawn
         )
         log_file.close()
         self._procs.append(Proc(name, popen, log_path))
@@ -399,18 +382,3 @@ class LocalCluster:
             "processes": [{"name": p.name, "pid": p.popen.pid} for p in self._procs],
         }
         (self.workdir / _STATE_FILE).write_text(json.dumps(state, indent=2))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

@@ -5,6 +5,6 @@ kubelet for fake nodes and drives pod status through Stages, including the failu
 selected by the ``ploy.dev/fault`` pod label (see :mod:`.stages`).
 """
 
-from tradingbot_operator.localcluster.launcher import ClusterError, LocalCluster, cache_dir, default_bin_dir
+from ploy_localcluster.launcher import ClusterError, LocalCluster, cache_dir, default_bin_dir
 
 __all__ = ["ClusterError", "LocalCluster", "cache_dir", "default_bin_dir"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tradingbot_operator.ctl import render
 from tradingbot_operator.model import TradingBotStatus
+from tradingbot_operator.status_view import render
 
 FIXTURE = Path(__file__).resolve().parents[1] / "delivery/data/status/degraded-analysis-failed.json"
 

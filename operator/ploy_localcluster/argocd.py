@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tradingbot_operator.localcluster.launcher import _die_with_parent, _free_port, _tail, cache_dir
-from tradingbot_operator.localcluster.processes import Proc, terminate_all
+from ploy_localcluster.launcher import cache_dir
+from ploy_localcluster.processes import Proc, die_with_parent, free_port, tail, terminate_all
 
 NAMESPACE = "argocd"
 BASE_CONFIG = ("argocd-cm.yaml", "argocd-cmd-params-cm.yaml", "argocd-rbac-cm.yaml", "argocd-secret.yaml")
@@ -178,7 +178,7 @@ class LocalArgoCD:
             *("redis", "repo", "repo-metrics", "controller-metrics", "appset-metrics", "appset-probe"),
             *("appset-webhook", "server", "server-metrics"),
         ]
-        self.ports = {name: _free_port() for name in names}
+        self.ports = {name: free_port() for name in names}
         p = self.ports
         deadline = time.monotonic() + self.timeout
         redis_args = ["--bind", "127.0.0.1", "--port", str(p["redis"]), "--save", "", "--appendonly", "no"]
@@ -238,7 +238,7 @@ class LocalArgoCD:
         """Raise ArgoCDError naming any process that has exited, with its log's last lines."""
         for proc in self._procs:
             if proc.popen.poll() is not None:
-                raise ArgoCDError(f"{proc.name} exited with {proc.popen.returncode}:\n{_tail(proc.log)}")
+                raise ArgoCDError(f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}")
 
     def pids(self) -> dict[str, int]:
         """Process id of each running process by name."""
@@ -290,7 +290,7 @@ class LocalArgoCD:
                 cwd=self.workdir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=None if self.detach else _die_with_parent,  # noqa: PLW1509 - execs right away
+                preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509 - execs right away
             )
         self._procs.append(Proc(name, popen, log_path))
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")

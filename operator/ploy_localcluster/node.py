@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -23,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tradingbot_operator.localcluster import machine
-from tradingbot_operator.localcluster.machine import run
+from ploy_localcluster import machine
+from ploy_localcluster.machine import run
+from ploy_localcluster.processes import free_port
 
 NODE_NAME = "ploy-node-0"
 BRIDGE = "ploybr0"
@@ -278,17 +278,10 @@ def start(node: RealNode, images: Path, cluster: Spawner, deadline: float, detac
     t0 = time.monotonic()
     node.import_images(archives)
     import_seconds = time.monotonic() - t0
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     cluster.spawn("kube-proxy", node.kube_proxy_args(*ports))
     kubelet_pid = cluster.spawn("kubelet", node.kubelet_args())
     if detach:
         machine.set_owner(node.workdir, kubelet_pid)
     cluster.wait_until(lambda: cluster.node_ready(NODE_NAME), deadline, f"node {NODE_NAME} Ready")
     (node.workdir / "import-seconds").write_text(f"{import_seconds:.1f}\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
