@@ -145,7 +145,7 @@ def measure(
             flip = not flip
     constant: dict[str, dict[str, Any]] = {}
     for rate in rates:
-        row = {name: _median_run(runs[rate, name], "p99") for name in names}
+        row: dict[str, Any] = {name: _median_run(runs[rate, name], "p99") for name in names}
         row["p99_ratio_bot_to_hello"] = _ratio(
             row["bot_ready"]["latency_ms"]["p99"], row["hello_world"]["latency_ms"]["p99"]
         )
