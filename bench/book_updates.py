@@ -6,6 +6,7 @@ x 2 tokens) = 100 book updates. Figures, each measured for ``--seconds``:
 * ``store_only``: typed messages applied to ``BookStore`` (parsing done beforehand), no hash checks;
 * ``store_with_hash_checks``: the same with the market's hash inputs known, so every step end
   recomputes SHA-1 book hashes;
+* ``store_with_hash_checks_and_metrics``: the same counting into Prometheus metrics, as the bot does;
 * ``frames_end_to_end``: raw JSON text frames through ``FeedPipeline`` (decode, pydantic parse,
   apply, step checks incl. hashes), as the WebSocket feed does;
 * ``replay_feed``: ``ReplayFeed(speed=0, loop=True)`` on the event loop with one listener.
@@ -39,7 +40,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from tradingbot.market.messages import MarketMessage, parse_event
+from tradingbot.market.metrics import MarketMetrics
 from tradingbot.market.pipeline import FeedPipeline
 from tradingbot.market.replay import ReplayFeed, embedded_recording, group_steps, load_recording
 from tradingbot.market.store import BookStore, MarketParams
@@ -77,13 +81,16 @@ def _figure(passes: int, elapsed: float, cpu: float, updates: int, messages: int
     }
 
 
-def bench_store(seconds: float, params: dict[str, MarketParams] | None) -> dict[str, float]:
+def bench_store(
+    seconds: float, params: dict[str, MarketParams] | None, metrics: bool = False
+) -> dict[str, float]:
     objs = load_recording(embedded_recording())
     steps = [[parse_event(o) for o in step.messages] for step in group_steps(objs)]
     flat = [m for step in steps for m in step]
+    counters = MarketMetrics(CollectorRegistry()) if metrics else None
 
     def one_pass() -> None:
-        store = BookStore(market_params=params)
+        store = BookStore(market_params=params, metrics=counters)
         for step in steps:
             for msg in step:
                 store.apply(msg)
@@ -138,6 +145,7 @@ def measure(seconds: float) -> dict[str, Any]:
     return {
         "store_only": bench_store(seconds, None),
         "store_with_hash_checks": bench_store(seconds, PARAMS),
+        "store_with_hash_checks_and_metrics": bench_store(seconds, PARAMS, metrics=True),
         "frames_end_to_end": bench_frames(seconds),
         "replay_feed": asyncio.run(bench_replay_feed(seconds)),
     }

@@ -140,7 +140,7 @@ class BookStore:
                 self._close_step(msg.market, out)
             self._step_ts[msg.market] = msg.timestamp
         if self._metrics is not None:
-            self._metrics.messages.labels(msg.event_type).inc()
+            self._metrics.message(msg.event_type).inc()
         if isinstance(msg, PriceChangeMessage):
             self._apply_price_change(msg, out)
         elif isinstance(msg, BookMessage):
@@ -321,7 +321,7 @@ class BookStore:
         result = "skipped" if ok is None else ("match" if ok else "mismatch")
         self._counts[_COUNT_KEYS[check, result]] += 1
         if self._metrics is not None:
-            self._metrics.book_checks.labels(check, result).inc()
+            self._metrics.book_check(check, result).inc()
 
 
 _COUNT_KEYS = {
