@@ -76,6 +76,15 @@ class _SideBook:
         sizes[price] = size
         self._json[price] = '{"price":"%s","size":"%s"}' % (price, size)  # noqa: UP031 (fastest)
 
+    def load(self, levels: Iterable[PriceSize]) -> None:
+        """Replace every level; the same as ``clear`` then ``set`` of each level in order (a later
+        entry for a price wins, size 0 leaves none), in one pass."""
+        latest = {lvl.price: lvl.size for lvl in levels}
+        self._sizes = sizes = {p: q for p, q in latest.items() if q != ZERO}
+        self._prices = sorted(sizes)
+        self._json = {p: '{"price":"%s","size":"%s"}' % (p, q) for p, q in sizes.items()}  # noqa: UP031
+        self._asc = self._desc = None
+
     def json_ascending(self) -> list[str]:
         text = self._json
         return [text[p] for p in self._prices]
@@ -156,12 +165,8 @@ class OrderBook:
         Metadata given as None keeps its previous value, because some ``book`` messages (e.g. the
         final one in ``ws_market_burst.json``) omit ``tick_size`` and ``last_trade_price``.
         """
-        self._bids.clear()
-        self._asks.clear()
-        for lvl in bids:
-            self._bids.set(lvl.price, lvl.size)
-        for lvl in asks:
-            self._asks.set(lvl.price, lvl.size)
+        self._bids.load(bids)
+        self._asks.load(asks)
         if tick_size is not None:
             self.tick_size = tick_size
         if timestamp_ms is not None:
