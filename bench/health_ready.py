@@ -1,12 +1,24 @@
-"""``/health/ready`` latency under load against a real uvicorn and PostgreSQL; prints JSON.
+"""``/health/ready`` under constant-rate load next to a hello-world FastAPI app; prints JSON.
 
 Starts a throwaway PostgreSQL (tests/support/postgres.py), migrates a fresh database, runs
-``ploy-bot run`` (standalone, replay feed) as a subprocess on a free port, waits until it is ready,
-then sends ``--rate`` requests per second for ``--seconds`` (open loop: requests are started on
-schedule whether or not earlier ones have finished) and reports latency percentiles in milliseconds.
-The bot is stopped with SIGTERM afterwards and its exit code reported.
+``ploy-bot run`` (standalone, replay feed) and ``bench/hello_app.py`` (one route, served by uvicorn the
+same way) as subprocesses on free ports, waits until both answer, then drives both with vegeta
+(``scripts/build-vegeta.sh`` builds it into the cache on first use), side by side in the same run:
 
-Usage: .venv/bin/python bench/health_ready.py [--rate 500] [--seconds 10]
+* ``constant_rate``: ``--rounds`` times, for each ``--rates`` value, ``--seconds`` of open-loop load at
+  that rate on each target (order alternating); per rate and target the round with the median p99,
+  with every round's p99. Vegeta starts requests on schedule whether or not earlier ones
+  have answered (a new worker when all are busy), so a slow server shows as latency, not as a lower
+  offered rate. Latency percentiles in milliseconds, achieved throughput, status codes.
+* ``max_throughput``: ``--seconds`` as fast as ``--connections`` keep-alive workers can go (closed
+  loop) on each target: requests per second, and the ratio bot / hello-world.
+
+The two cores of the development machine are shared with the load generator and other work, so the
+figures are indicative; the ratios (same machine, same run) are what to compare. The bot is stopped with
+SIGTERM afterwards and its exit code reported.
+
+Usage: .venv/bin/python bench/health_ready.py [--rates 500 2000] [--seconds 10] [--rounds 3]
+[--connections 64]
 """
 
 from __future__ import annotations
@@ -19,8 +31,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -30,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.postgres import free_port, start_postgres
 from tradingbot.ledger.migrate import migrate
 
+ROOT = Path(__file__).resolve().parents[1]
 PLOY_BOT = Path(sys.executable).parent / "ploy-bot"
 
 
@@ -48,118 +61,148 @@ async def _prepare_db(server_dsn: str) -> str:
     return dsn
 
 
-def _start_bot(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(PLOY_BOT), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+def _vegeta() -> str:
+    """Path of the cached vegeta binary (built from the Go module proxy on first use)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts/build-vegeta.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
     )
+    return out.stdout.strip().splitlines()[-1]
 
 
-async def _wait_ready(client: httpx.AsyncClient, timeout_s: float = 60.0) -> None:
+def _wait_ok(url: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if (await client.get("/health/ready")).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError("bot never became ready")
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered 200")
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
-    return round(sorted_values[index] * 1000, 3)
-
-
-async def _connection_worker(
-    port: int,
-    schedule: Iterator[float],
-    latencies: list[float],
-    statuses: dict[str, int],
-    errors: list[str],
-) -> None:
-    """One keep-alive HTTP/1.1 connection taking the next due time from ``schedule``.
-
-    Latency runs from the request's *scheduled* time, so falling behind the offered rate shows up as
-    latency instead of silently lowering the rate (no coordinated omission).
-    """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = b"GET /health/ready HTTP/1.1\r\nHost: bench\r\n\r\n"
-    try:
-        for due in schedule:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = head.split(b" ", 2)[1].decode()
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                errors.append(type(exc).__name__)
-                return
-            latencies.append(time.perf_counter() - due)
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _load(port: int, rate: float, seconds: float, connections: int) -> dict[str, object]:
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    errors: list[str] = []
-    begin = time.perf_counter() + 0.1
-    total = int(rate * seconds)
-    schedule = iter([begin + i / rate for i in range(total)])
-    await asyncio.gather(
-        *(_connection_worker(port, schedule, latencies, statuses, errors) for _ in range(connections))
+def _attack(vegeta: str, url: str, seconds: float, rate: float | None, connections: int) -> dict[str, Any]:
+    """One vegeta attack on ``url``: at ``rate``/s (open loop), or as fast as ``connections`` workers go
+    (``rate=None``, closed loop). Returns vegeta's JSON report reduced to milliseconds."""
+    pacing = [f"-rate={rate:g}/s"] if rate else ["-rate=0", f"-max-workers={connections}"]
+    load1 = os.getloadavg()[0]
+    attack = subprocess.run(
+        [vegeta, "attack", f"-duration={seconds:g}s", "-timeout=5s", f"-connections={connections}", *pacing],
+        input=f"GET {url}\n".encode(),
+        capture_output=True,
+        check=True,
+        timeout=seconds + 60,
     )
-    elapsed = time.perf_counter() - begin
-    latencies.sort()
+    report = subprocess.run(
+        [vegeta, "report", "-type=json"], input=attack.stdout, capture_output=True, check=True, timeout=120
+    )
+    raw = json.loads(report.stdout)
+    lat = raw["latencies"]
     return {
-        "requests": len(latencies),
-        "achieved_rate_per_s": round(len(latencies) / elapsed, 1),
-        "connections": connections,
-        "statuses": statuses,
-        "errors": len(errors),
+        "requests": raw["requests"],
+        "offered_rate_per_s": round(raw["rate"], 1),
+        "throughput_per_s": round(raw["throughput"], 1),
+        "success_ratio": raw["success"],
+        "status_codes": raw["status_codes"],
+        "errors": raw.get("errors") or [],
         "latency_ms": {
-            "p50": _percentile(latencies, 0.50),
-            "p90": _percentile(latencies, 0.90),
-            "p99": _percentile(latencies, 0.99),
-            "max": round(latencies[-1] * 1000, 3) if latencies else None,
+            k: round(lat[q] / 1e6, 3)
+            for k, q in (("p50", "50th"), ("p90", "90th"), ("p99", "99th"), ("max", "max"))
         },
+        "load_average_1m_before": round(load1, 2),
     }
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
-    server = start_postgres()
-    proc: subprocess.Popen[bytes] | None = None
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose ``latency_ms[key]`` is the median (upper median for an even count), with every
+    run's value of it: one noisy run on shared cores neither makes nor breaks the figure."""
+    ordered = sorted(runs, key=lambda r: float(r["latency_ms"][key]))
+    return {**ordered[len(ordered) // 2], f"{key}_ms_per_round": [r["latency_ms"][key] for r in runs]}
+
+
+def measure(
+    vegeta: str, urls: dict[str, str], rates: list[float], seconds: float, connections: int, rounds: int
+) -> dict[str, Any]:
+    """``rounds`` times both targets at each rate (the order of the targets alternating), then each at
+    full speed; per rate and target the round with the median p99."""
+    names = list(urls)
+    runs: dict[tuple[float, str], list[dict[str, Any]]] = {}
+    flip = False
+    for _ in range(rounds):
+        for rate in rates:
+            for name in names[::-1] if flip else names:
+                runs.setdefault((rate, name), []).append(
+                    _attack(vegeta, urls[name], seconds, rate, connections)
+                )
+            flip = not flip
+    constant: dict[str, dict[str, Any]] = {}
+    for rate in rates:
+        row: dict[str, Any] = {name: _median_run(runs[rate, name], "p99") for name in names}
+        row["p99_ratio_bot_to_hello"] = _ratio(
+            row["bot_ready"]["latency_ms"]["p99"], row["hello_world"]["latency_ms"]["p99"]
+        )
+        constant[f"{rate:g}_per_s"] = row
+    full: dict[str, Any] = {
+        name: _attack(vegeta, urls[name], seconds, None, connections) for name in reversed(names)
+    }
+    full["throughput_ratio_bot_to_hello"] = _ratio(
+        full["bot_ready"]["throughput_per_s"], full["hello_world"]["throughput_per_s"]
+    )
+    return {"constant_rate": constant, "max_throughput": full}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
     try:
-        dsn = await _prepare_db(server.dsn)
-        port = free_port()
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[500.0, 2000.0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="constant-rate runs per rate and target")
+    args = parser.parse_args()
+    vegeta = _vegeta()
+    server = start_postgres()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        dsn = asyncio.run(_prepare_db(server.dsn))
+        bot_port, hello_port = free_port(), free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PLOY_")},
             "PLOY_DATABASE_URL": dsn,
             "PLOY_HTTP_HOST": "127.0.0.1",
-            "PLOY_HTTP_PORT": str(port),
+            "PLOY_HTTP_PORT": str(bot_port),
         }
-        proc = await asyncio.to_thread(_start_bot, env)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            await _wait_ready(client)
-        result = await _load(port, args.rate, args.seconds, args.connections)
-        proc.send_signal(signal.SIGTERM)
-        exit_code = await asyncio.to_thread(proc.wait, 30)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs.append(subprocess.Popen([str(PLOY_BOT), "run"], env=env, **quiet))  # type: ignore[call-overload]
+        procs.append(
+            subprocess.Popen([sys.executable, str(ROOT / "bench/hello_app.py"), str(hello_port)], **quiet)  # type: ignore[call-overload]
+        )
+        urls = {
+            "bot_ready": f"http://127.0.0.1:{bot_port}/health/ready",
+            "hello_world": f"http://127.0.0.1:{hello_port}/hello",
+        }
+        for url in urls.values():
+            _wait_ok(url)
+        result = measure(vegeta, urls, args.rates, args.seconds, args.connections, args.rounds)
+        _stop(procs.pop())  # uvicorn re-raises SIGTERM after its graceful stop: exit -15, not of interest
+        bot_exit = _stop(procs.pop())
     finally:
-        if proc is not None and proc.poll() is None:
+        for proc in procs:
             proc.kill()
             proc.wait()
         server.destroy()
@@ -167,11 +210,13 @@ async def main() -> None:
         json.dumps(
             {
                 "benchmark": "health_ready",
-                "target_rate_per_s": args.rate,
-                "seconds": args.seconds,
+                "load_generator": f"vegeta {Path(vegeta).parent.name.removeprefix('vegeta-')}",
+                "seconds_per_run": args.seconds,
+                "rounds": args.rounds,
                 "cpus": os.cpu_count(),
+                "note": "load generator, servers and other work share the machine's cores; compare ratios",
                 **result,
-                "bot_exit_code_after_sigterm": exit_code,
+                "bot_exit_code_after_sigterm": bot_exit,
             },
             indent=2,
         )
@@ -179,4 +224,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

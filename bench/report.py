@@ -34,6 +34,12 @@ BENCHMARKS: dict[str, list[str]] = {
 # Benchmarks that need longer than --timeout: 1,000 fence chaos sequences take about half an hour.
 TIMEOUTS: dict[str, float] = {"fence_chaos": 5400}
 
+# Scalar figures a benchmark's panel shows (dotted keys containing one of these); others: the first 14.
+PLOT_KEYS: dict[str, tuple[str, ...]] = {
+    "health_ready": ("latency_ms.p99", "throughput_per_s", "_ratio_"),
+    "book_updates": ("book_updates_per_s", "book_updates_per_cpu_s"),
+}
+
 
 def parse_output(stdout: str) -> Any:
     """The benchmark's JSON: the whole output if it parses, else its last line that does."""
@@ -112,7 +118,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
         else:
             # Rates, latencies and sizes; skip bookkeeping such as measuring time and pass counts.
             skip = (".seconds", ".passes", "duration", "count", "runs", "clients")
-            leaves = [(k, v) for k, v in numeric_leaves(figures) if v > 0 and not k.endswith(skip)][:14]
+            wanted = PLOT_KEYS.get(name)
+            leaves = [
+                (k, v)
+                for k, v in numeric_leaves(figures)
+                if v > 0 and not k.endswith(skip) and (wanted is None or any(w in k for w in wanted))
+            ][: 14 if wanted is None else 40]
             ax.barh([k for k, _ in leaves], [v for _, v in leaves])
             ax.set_xscale("log")
         ax.set_title(name)

@@ -22,6 +22,13 @@ from tradingbot.ledger.errors import TRANSIENT_DB_ERRORS
 from tradingbot.ledger.migrate import expected_version
 from tradingbot.runtime import Overrides, start_runtime, stop_runtime
 
+DATABASE_CONFIRMED_S = 1.0
+"""How old a successful database round trip may be and still answer a readiness probe, seconds.
+
+Well under the readiness probe's period (5 s), so every kubelet probe reports the database as it was
+at most a second ago, while a burst of probes (or a load test) costs at most one round trip a second.
+A failed round trip is never reused."""
+
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """Ledger views answer 503 (retry later), not 500, while PostgreSQL is unreachable."""
@@ -41,7 +48,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         runtime = await start_runtime(settings, overrides)
         app.state.runtime = runtime
         app.state.probes = (
-            SingleFlight(database_check(runtime.pool)),
+            SingleFlight(database_check(runtime.pool), reuse_success_s=DATABASE_CONFIRMED_S),
             SchemaProbe(runtime.pool, expected_version()),
         )
         try:

@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from tradingbot.domain import Side
 
@@ -27,37 +28,77 @@ class Level:
     size: Decimal
 
 
-class _SideBook:
-    """Levels of one side keyed by price, with prices kept sorted ascending for O(log n) updates."""
+class PriceSize(Protocol):
+    """Anything with a ``price`` and a ``size`` (a ``Level``, a parsed snapshot entry)."""
 
-    __slots__ = ("_json", "_prices", "_sizes")
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def size(self) -> Decimal: ...
+
+
+class _SideBook:
+    """Levels of one side keyed by price, with prices kept sorted ascending for O(log n) updates.
+
+    Prices and sizes stay ``Decimal`` (exact, and ``str`` of them is the server's text for the hash).
+    """
+
+    __slots__ = ("_asc", "_desc", "_json", "_prices", "_sizes")
 
     def __init__(self) -> None:
         self._sizes: dict[Decimal, Decimal] = {}
         self._prices: list[Decimal] = []
-        # Each level's compact-JSON text, kept current so hashing a book after every step costs a
-        # join instead of formatting every Decimal again (see book_hash).
+        # Each level's compact-JSON text, kept current, and the side's joined text (ascending,
+        # descending) until the side next changes: hashing a book after every step then formats one
+        # level and joins one side instead of formatting every Decimal again (see book_hash).
         self._json: dict[Decimal, str] = {}
+        self._asc: bytes | None = None
+        self._desc: bytes | None = None
 
     def clear(self) -> None:
         self._sizes.clear()
         self._prices.clear()
         self._json.clear()
+        self._asc = self._desc = None
 
     def set(self, price: Decimal, size: Decimal) -> None:
+        self._asc = self._desc = None
+        sizes = self._sizes
         if size == ZERO:
-            if self._sizes.pop(price, None) is not None:
-                del self._prices[bisect.bisect_left(self._prices, price)]
+            if sizes.pop(price, None) is not None:
+                prices = self._prices
+                del prices[bisect.bisect_left(prices, price)]
                 del self._json[price]
             return
-        if price not in self._sizes:
+        if price not in sizes:
             bisect.insort(self._prices, price)
-        self._sizes[price] = size
-        self._json[price] = '{"price":"' + str(price) + '","size":"' + str(size) + '"}'
+        sizes[price] = size
+        self._json[price] = '{"price":"%s","size":"%s"}' % (price, size)  # noqa: UP031 (fastest)
+
+    def load(self, levels: Iterable[PriceSize]) -> None:
+        """Replace every level; the same as ``clear`` then ``set`` of each level in order (a later
+        entry for a price wins, size 0 leaves none), in one pass."""
+        latest = {lvl.price: lvl.size for lvl in levels}
+        self._sizes = sizes = {p: q for p, q in latest.items() if q != ZERO}
+        self._prices = sorted(sizes)
+        self._json = {p: '{"price":"%s","size":"%s"}' % (p, q) for p, q in sizes.items()}  # noqa: UP031
+        self._asc = self._desc = None
 
     def json_ascending(self) -> list[str]:
         text = self._json
         return [text[p] for p in self._prices]
+
+    def joined_json(self, descending: bool) -> bytes:
+        """Every level's JSON joined with ``,`` as UTF-8, ascending or descending by price."""
+        text = self._json
+        if descending:
+            if self._desc is None:
+                self._desc = ",".join([text[p] for p in reversed(self._prices)]).encode()
+            return self._desc
+        if self._asc is None:
+            self._asc = ",".join([text[p] for p in self._prices]).encode()
+        return self._asc
 
     def ascending(self) -> list[Level]:
         sizes = self._sizes
@@ -108,8 +149,8 @@ class OrderBook:
 
     def apply_snapshot(
         self,
-        bids: Iterable[Level],
-        asks: Iterable[Level],
+        bids: Iterable[PriceSize],
+        asks: Iterable[PriceSize],
         tick_size: Decimal | None = None,
         *,
         timestamp_ms: int | None = None,
@@ -118,17 +159,14 @@ class OrderBook:
         last_trade_price: Decimal | None = None,
         hash: str | None = None,
     ) -> None:
-        """Replace every level with ``bids``/``asks`` (any order; zero-size levels are skipped).
+        """Replace every level with ``bids``/``asks`` (``Level``s or anything with ``price`` and
+        ``size``; any order; zero-size levels are skipped).
 
         Metadata given as None keeps its previous value, because some ``book`` messages (e.g. the
         final one in ``ws_market_burst.json``) omit ``tick_size`` and ``last_trade_price``.
         """
-        self._bids.clear()
-        self._asks.clear()
-        for lvl in bids:
-            self._bids.set(lvl.price, lvl.size)
-        for lvl in asks:
-            self._asks.set(lvl.price, lvl.size)
+        self._bids.load(bids)
+        self._asks.load(asks)
         if tick_size is not None:
             self.tick_size = tick_size
         if timestamp_ms is not None:
@@ -150,6 +188,14 @@ class OrderBook:
         """Highest bid, or None when there are no bids."""
         return self._bids.highest()
 
+    def best_bid_price(self) -> Decimal | None:
+        """Price of the highest bid, or None when there are no bids."""
+        return self._bids.highest_price()
+
+    def best_ask_price(self) -> Decimal | None:
+        """Price of the lowest ask, or None when there are no asks."""
+        return self._asks.lowest_price()
+
     def best_ask(self) -> Level | None:
         """Lowest ask, or None when there are no asks."""
         return self._asks.lowest()
@@ -168,6 +214,11 @@ class OrderBook:
         The strings are those Polymarket's book hash is computed over (see ``book_hash``).
         """
         return (self._bids if side is Side.BUY else self._asks).json_ascending()
+
+    def level_json_joined(self, side: Side, descending: bool = False) -> bytes:
+        """``level_json(side)`` joined with ``,`` as UTF-8 (reversed when ``descending``); cached
+        until that side changes, so hashing the book after a change re-joins only the changed side."""
+        return (self._bids if side is Side.BUY else self._asks).joined_json(descending)
 
     def depth(self) -> tuple[int, int]:
         """Number of (bid, ask) levels."""

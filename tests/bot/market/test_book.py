@@ -110,3 +110,16 @@ def test_book_matches_a_plain_dict_model(changes: list[tuple[Side, D, D]]) -> No
     assert bk.level_json(Side.SELL) == [
         f'{{"price":"{p}","size":"{s}"}}' for p, s in sorted(model[Side.SELL].items())
     ]
+
+
+@given(levels=st.lists(st.tuples(prices, sizes), max_size=40))
+def test_snapshot_equals_setting_its_levels_one_by_one(levels: list[tuple[D, D]]) -> None:
+    """Duplicates: the later entry wins; size 0 leaves no level, as a change would."""
+    snap, stepwise = OrderBook("yes", "0xm"), OrderBook("yes", "0xm")
+    snap.apply_snapshot([Level(p, s) for p, s in levels], [Level(p, s) for p, s in levels])
+    for p, s in levels:
+        stepwise.apply_change(Side.BUY, p, s)
+        stepwise.apply_change(Side.SELL, p, s)
+    assert (snap.bids(), snap.asks()) == (stepwise.bids(), stepwise.asks())
+    assert snap.level_json(Side.BUY) == stepwise.level_json(Side.BUY)
+    assert snap.level_json_joined(Side.SELL, descending=True) == stepwise.level_json_joined(Side.SELL, True)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.bot.market.recordings import raw
-from tradingbot.market.book import Level
+from tradingbot.domain import Side
+from tradingbot.market.book import Level, OrderBook
 from tradingbot.market.book_hash import book_hash, current_hash, legacy_2024_hash
 from tradingbot.market.messages import BookMessage, parse_event, parse_rest_book
 from tradingbot.market.store import BookStore, MarketParams
@@ -112,3 +116,58 @@ def test_an_altered_snapshot_fails_its_hash_check() -> None:
     store.apply(parse_event(altered))
     counts = store.check_counts()
     assert (counts.hash_match, counts.hash_mismatch) == (0, 1)
+
+
+def _from_scratch(bk: OrderBook) -> str:
+    assert bk.timestamp_ms is not None and bk.min_order_size is not None and bk.tick_size is not None
+    assert bk.neg_risk is not None
+    return current_hash(
+        market=bk.market,
+        asset_id=bk.asset_id,
+        timestamp_ms=bk.timestamp_ms,
+        bids_ascending=bk.bids()[::-1],
+        asks_descending=bk.asks()[::-1],
+        min_order_size=bk.min_order_size,
+        tick_size=bk.tick_size,
+        neg_risk=bk.neg_risk,
+        last_trade_price=bk.last_trade_price,
+    )
+
+
+prices = st.integers(1, 999).map(lambda i: D(i) / 1000)
+sizes = st.sampled_from(["0", "0", "1", "2.5", "100", "3687.87"]).map(D)
+# Equal values written differently: the hash is over the text, so each must give its own hash.
+ticks = st.sampled_from(["0.01", "0.010", "0.001"]).map(D)
+last_trades = st.sampled_from([None, "0.5", "0.50"]).map(lambda t: None if t is None else D(t))
+
+
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from([Side.BUY, Side.SELL]), prices, sizes, ticks, last_trades, st.booleans()),
+        max_size=40,
+    )
+)
+def test_book_hash_after_every_change_equals_the_hash_computed_from_scratch(
+    steps: list[tuple[Side, D, D, D, D | None, bool]],
+) -> None:
+    """The cached pieces (joined sides, head and tail per token) never go stale."""
+    bk = OrderBook("yes", "0xm")
+    bk.apply_snapshot([], [], D("0.01"), timestamp_ms=1, min_order_size=D(5), neg_risk=False)
+    for ts, (side, price, size, tick, ltp, neg_risk) in enumerate(steps, start=2):
+        bk.apply_change(side, price, size)
+        bk.timestamp_ms, bk.tick_size, bk.last_trade_price, bk.neg_risk = ts, tick, ltp, neg_risk
+        assert book_hash(bk) == _from_scratch(bk)
+        assert (
+            bk.level_json_joined(Side.SELL, descending=True)
+            == ",".join(bk.level_json(Side.SELL)[::-1]).encode()
+        )
+
+
+def test_equal_metadata_written_differently_hashes_differently() -> None:
+    bk = OrderBook("yes", "0xm")
+    bk.apply_snapshot(
+        [], [Level(D("0.5"), D(1))], D("0.01"), timestamp_ms=1, min_order_size=D(5), neg_risk=False
+    )
+    first = book_hash(bk)
+    bk.tick_size = D("0.010")
+    assert book_hash(bk) != first and book_hash(bk) == _from_scratch(bk)

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from tests.bot.service.support import YES, CountingExchange, StaticFeed, arbitrage_feed, trading_config
 from tests.support.postgres import PostgresServer
-from tradingbot.app import create_app
+from tradingbot.api.models import Ready
+from tradingbot.app import DATABASE_CONFIRMED_S, create_app
 from tradingbot.config.settings import Settings, load_settings
 from tradingbot.exchange.paper import PaperExchange
 from tradingbot.ledger.migrate import expected_version
@@ -73,6 +74,7 @@ async def test_ready_on_the_replay_feed_and_never_logs_the_password(
         expected = {"database", "schema", "market_data", "circuit_breaker", "config", "role", "fence"}
         assert set(checks) == expected
         assert all(c["ok"] and c["latency_seconds"] >= 0 for c in checks.values())
+        assert Ready.model_validate(ready.json()).status == "ready", "the body has the documented shape"
         await app.state.runtime.role.wait_settled()
         health = (await client.get("/health")).json()
         assert health["status"] == "ok" and health["epoch"] == 1
@@ -106,7 +108,13 @@ async def test_stopped_database_flips_ready_but_not_live(
         assert (await _ready(client)).status_code == 200
         postgres.stop()
         try:
+            # A success is reused for up to DATABASE_CONFIRMED_S, so the first probes may still pass.
             ready = await client.get("/health/ready")
+            for _ in range(int(DATABASE_CONFIRMED_S / 0.05) + 40):
+                if ready.status_code == 503:
+                    break
+                await asyncio.sleep(0.05)
+                ready = await client.get("/health/ready")
             live = await client.get("/health/live")
             assert ready.status_code == 503
             body: dict[str, Any] = ready.json()
