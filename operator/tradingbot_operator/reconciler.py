@@ -70,6 +70,23 @@ class PassResult:
     again: bool = False
 
 
+# Seconds; the shortest wait for a gate not yet due, so a gate due "any moment" cannot spin the loop.
+MIN_GATE_WAIT_SECONDS = 0.001
+
+
+def remaining(requeue_after: float | None, planned_at: datetime, finished_at: datetime) -> float | None:
+    """The plan's ``requeue_after`` (seconds from ``planned_at``) as seconds from ``finished_at``.
+
+    The pass's writes take time after the plan read the clock; the timer starts after them, so without
+    this a gate fired that much late. A gate still ahead when planned stays positive (at least
+    ``MIN_GATE_WAIT_SECONDS``); 0 (due now) and None pass through unchanged.
+    """
+    if requeue_after is None or requeue_after <= 0:
+        return requeue_after
+    elapsed = (finished_at - planned_at).total_seconds()
+    return max(MIN_GATE_WAIT_SECONDS, requeue_after - max(0.0, elapsed))
+
+
 def utc_now() -> datetime:
     """The wall clock, timezone-aware UTC (the default ``clock``)."""
     return datetime.now(UTC)
@@ -257,7 +274,7 @@ class Reconciler:
         return PassResult(
             status_written=written,
             actions=len(result.actions),
-            requeue_after=result.requeue_after,
+            requeue_after=remaining(result.requeue_after, now, self.clock()),
             again=again,
         )
 

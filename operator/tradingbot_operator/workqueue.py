@@ -2,7 +2,8 @@
 
 :meth:`WorkQueue.trigger` asks for the work of one key now or after a delay. The work of one key never
 overlaps itself; triggers arriving while it runs coalesce into one follow-up run. After a run the key
-is due again after the :class:`Done`'s ``requeue_after`` (floor ``min_requeue_seconds``), else after
+is due again after the :class:`Done`'s ``requeue_after`` (a requeue of 0, "due now", waits
+``min_requeue_seconds``; a positive one is a gate's due time and is kept exactly), else after
 ``resync_seconds`` (a *resync*: a run nothing in particular asked for, which runs in its own small
 lane so it never queues ahead of a run a change asked for). A run that raised is retried after
 ``backoff_first_seconds``, doubling up to ``backoff_max_seconds``; an exception of ``retry_at_once``
@@ -24,7 +25,8 @@ K = TypeVar("K", bound=Hashable)
 
 # Seconds; a run that finds nothing due still runs this often.
 RESYNC_SECONDS = 300.0
-# Seconds; floor of a requeue, so work that is due "now" cannot spin the loop.
+# Seconds; what a requeue of 0 ("due now") waits, so work that stays due cannot spin the loop. A
+# positive requeue is a gate's due time and is kept as it is: flooring it made gates fire late.
 MIN_REQUEUE_SECONDS = 0.2
 # Runs at once over all keys (resyncs get an eighth of it, at least one, in their own lane).
 MAX_CONCURRENT = 16
@@ -36,7 +38,8 @@ BACKOFF_MAX_SECONDS = 30.0
 class Done:
     """How one run of a key's work ended.
 
-    ``requeue_after``: seconds until the key is due again (None: after the resync interval);
+    ``requeue_after``: seconds until the key is due again (None: after the resync interval; 0: after
+    the queue's ``min_requeue_seconds``);
     ``again``: run once more right away (something this run changed needs another look);
     ``gone``: the key's object no longer exists: forget the key (no timer, ``on_forget`` called).
     """
@@ -207,7 +210,7 @@ class WorkQueue(Generic[K]):
                 delay = self.resync_seconds
                 next_is_resync = True
                 if done.requeue_after is not None and done.requeue_after < self.resync_seconds:
-                    delay = max(done.requeue_after, self._min_requeue)
+                    delay = done.requeue_after if done.requeue_after > 0 else self._min_requeue
                     next_is_resync = False
             if key not in self._keys or self._closed or self._paused:
                 return

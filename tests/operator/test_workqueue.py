@@ -79,6 +79,15 @@ async def test_requeue_has_a_floor() -> None:
     await queue.close()
 
 
+async def test_a_positive_requeue_below_the_floor_is_kept() -> None:
+    work = Script(Done(requeue_after=0.03))
+    queue = work.queue(min_requeue_seconds=0.2)
+    queue.trigger("a")
+    await asyncio.sleep(0.1)
+    assert len(work.calls) >= 2, "a gate due in 30 ms is not held back to the 0.2 s floor"
+    await queue.close()
+
+
 async def test_errors_back_off_doubling_and_reset_after_success() -> None:
     work = Script(RuntimeError("1"), RuntimeError("2"), Done(), RuntimeError("3"))
     queue = work.queue(backoff_first_seconds=0.05, backoff_max_seconds=0.08)
