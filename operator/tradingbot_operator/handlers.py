@@ -96,33 +96,45 @@ def build_registry(
         await reconciler.close()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def tradingbot_event(*, type: str, namespace: str | None, name: str, **_: Any) -> None:
+    async def tradingbot_event(
+        *, type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
+    ) -> None:
         if namespace is None:
             return
         if type == "DELETED":
             reconciler.forget(namespace, name)
             return
-        reconciler.trigger(namespace, name)
+        reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name)
 
-    def owner_trigger(labels: Mapping[str, str], namespace: str | None) -> None:
+    def owner_changed(
+        plural: str, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any]
+    ) -> None:
         owner = labels.get(LABEL_TRADINGBOT)
         if owner and namespace:
-            reconciler.trigger(namespace, owner)
+            reconciler.changed(plural, namespace, str(meta.get("name")), meta.get("resourceVersion"), owner)
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def deployment_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def deployment_event(
+        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+    ) -> None:
+        owner_changed("deployments", labels, namespace, meta)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def pod_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def pod_event(
+        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+    ) -> None:
+        owner_changed("pods", labels, namespace, meta)
 
     @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def service_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def service_event(
+        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+    ) -> None:
+        owner_changed("services", labels, namespace, meta)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def job_event(
+        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+    ) -> None:
+        owner_changed("jobs", labels, namespace, meta)
 
     return registry

@@ -89,7 +89,7 @@ async def run_operator(
         log.info("metrics on :%d/metrics", options.metrics_port)
     api = ApiClient(configuration)
     try:
-        kube = Kube(api)
+        kube = Kube(api, on_request=metrics.api_request)
         reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds)
         if on_reconciler is not None:
             on_reconciler(reconciler)

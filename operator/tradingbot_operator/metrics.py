@@ -9,7 +9,9 @@ Names follow Prometheus conventions (base units, ``_total`` for counters, ``_sec
   color's first sign of trouble (its pods' NotReady transition or last container termination, as
   reported by the API server) to the active Service selecting the previous color again;
 * ``ploy_operator_reconcile_errors_total``: reconcile passes that raised;
-* ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot.
+* ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot;
+* ``ploy_operator_api_requests_total{verb,resource}``: requests this operator sent to the API server
+  (client side, Kubernetes verbs: get, list, create, patch, delete; kopf's watch streams not counted).
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ class OperatorMetrics:
             ["namespace", "name"],
             registry=registry,
         )
+
+        self.api_requests = Counter(
+            "ploy_operator_api_requests",
+            "Requests the operator sent to the Kubernetes API server, by verb and resource (kopf's watch "
+            "streams not counted).",
+            ["verb", "resource"],
+            registry=registry,
+        )
+
+    def api_request(self, verb: str, resource: str) -> None:
+        """Count one API request (``Kube``'s ``on_request`` hook)."""
+        self.api_requests.labels(verb, resource).inc()
 
     def record_pass(
         self,

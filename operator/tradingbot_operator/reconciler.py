@@ -16,6 +16,7 @@ their status alone. Time is read from the injected ``clock`` only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from tradingbot_operator.actions import EnsureService
+from tradingbot_operator.actions import EmitEvent, EnsureService
 from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.children import JSON, Owner
 from tradingbot_operator.epochs import EpochMemory
@@ -132,6 +133,19 @@ class Reconciler:
 
     # --- scheduling (the work queue) ---------------------------------------------------------------
 
+    def changed(
+        self, plural: str, namespace: str, name: str, resource_version: str | None, owner: str
+    ) -> None:
+        """A watch event: ``plural/name`` (the TradingBot ``owner`` or one of its children) changed.
+
+        Triggers a pass over ``owner`` unless the event carries exactly what this process last wrote
+        to that object (:meth:`Kube.own_write`): the pass that wrote it planned from and acted on that
+        state, so another pass would find nothing to do (issue 14: those passes were half of all).
+        """
+        if self.kube.own_write(plural, namespace, name, resource_version):
+            return
+        self.trigger(namespace, owner)
+
     def trigger(self, namespace: str, name: str, delay: float = 0.0, *, resync: bool = False) -> None:
         """Ask for a pass over ``namespace/name`` now (``delay`` 0) or after ``delay`` seconds.
 
@@ -160,6 +174,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers, memories and metric series of a deleted TradingBot."""
         self.queue.forget((namespace, name))
+        self.kube.forget_writes(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""
@@ -237,13 +252,26 @@ class Reconciler:
             self.epochs.wrote(uid, result.status.epoch)
             written = True
         refused: list[str] = []
-        for action in result.actions:
-            try:
-                await self.kube.apply(body, action)
-            except ApiException as exc:
-                if not is_rejection(exc):
-                    raise
-                refused.append(api_message(exc))  # the other actions still follow the status
+        listed = dict(snapshot.listed)
+        # Events are for people (Kube.apply never raises for them): they go out alongside the child
+        # writes instead of ahead of them, so they cannot hold back a switch.
+        events: list[asyncio.Task[None]] = []
+        try:
+            for action in result.actions:
+                if isinstance(action, EmitEvent):
+                    events.append(asyncio.create_task(self.kube.apply(body, action)))
+                    continue
+                try:
+                    await self.kube.apply(body, action, listed)
+                except ApiException as exc:
+                    if not is_rejection(exc):
+                        raise
+                    refused.append(api_message(exc))  # the other actions still follow the status
+        except BaseException:
+            for task in events:
+                task.cancel()
+            raise
+        await asyncio.gather(*events)
         if refused:
             message = "; ".join(refused)[:1000]
             if self.rejections.record(uid, message):
