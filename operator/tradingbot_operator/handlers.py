@@ -107,34 +107,59 @@ def build_registry(
         reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name)
 
     def owner_changed(
-        plural: str, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any]
+        plural: str,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
     ) -> None:
         owner = labels.get(LABEL_TRADINGBOT)
         if owner and namespace:
-            reconciler.changed(plural, namespace, str(meta.get("name")), meta.get("resourceVersion"), owner)
+            name, version = str(meta.get("name")), meta.get("resourceVersion")
+            reconciler.changed(plural, namespace, name, version, owner, deleted=type == "DELETED")
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def deployment_event(
-        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
     ) -> None:
-        owner_changed("deployments", labels, namespace, meta)
+        owner_changed("deployments", type, labels, namespace, meta)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def pod_event(
-        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
     ) -> None:
-        owner_changed("pods", labels, namespace, meta)
+        owner_changed("pods", type, labels, namespace, meta)
 
     @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def service_event(
-        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
     ) -> None:
-        owner_changed("services", labels, namespace, meta)
+        owner_changed("services", type, labels, namespace, meta)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def job_event(
-        *, labels: Mapping[str, str], namespace: str | None, meta: Mapping[str, Any], **_: Any
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
     ) -> None:
-        owner_changed("jobs", labels, namespace, meta)
+        owner_changed("jobs", type, labels, namespace, meta)
 
     return registry

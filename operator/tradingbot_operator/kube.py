@@ -149,7 +149,7 @@ def parse_status(raw: Mapping[str, Any] | None) -> TradingBotStatus:
     return TradingBotStatus.model_validate(dict(raw or {}))
 
 
-# Resources whose own writes are remembered (:meth:`Kube.own_write`); Events are never watched.
+# Resources whose own writes are remembered (:meth:`Kube.seen`); Events are never watched.
 _WATCHED = frozenset({"tradingbots", "deployments", "services", "configmaps", "jobs"})
 Listed = dict[tuple[str, str], JSON]
 """The live children a pass listed, by (plural, name); the pass's writes update it."""
@@ -176,7 +176,7 @@ class Kube:
         self.instance = instance or socket.gethostname()
         self.timeout = timeout
         self._on_request = on_request
-        # (plural, namespace, name) -> resourceVersion of this process's last write of the object.
+        # (plural, namespace, name) -> the object's last known resourceVersion (own writes, watch events).
         self._written: dict[tuple[str, str, str], str] = {}
 
     # --- transport -------------------------------------------------------------------------------------
@@ -223,16 +223,25 @@ class Kube:
         if plural in _WATCHED:
             self._written[(plural, meta.get("namespace", ""), meta["name"])] = meta["resourceVersion"]
 
-    def own_write(self, plural: str, namespace: str, name: str, resource_version: str | None) -> bool:
-        """True when ``resource_version`` is what this process's last write of the object returned.
+    def seen(self, plural: str, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Record ``resource_version`` as the object's last known version; True when it already was.
 
-        A watch event carrying it shows exactly the state the pass that wrote it planned from and
-        acted on: another pass would find nothing to do. Any later change (the Deployment controller,
-        a person) has another resourceVersion.
+        Known versions come from this process's own writes and from earlier watch events. An event
+        carrying a known version shows a state a pass already planned from (the pass that wrote it, or
+        the pass the first event of it started): another pass would find nothing to do. This drops
+        the passes the operator's own writes and kopf's re-listings (after a watch expired) caused.
         """
-        return (
-            resource_version is not None and self._written.get((plural, namespace, name)) == resource_version
-        )
+        if resource_version is None:
+            return False
+        key = (plural, namespace, name)
+        if self._written.get(key) == resource_version:
+            return True
+        self._written[key] = resource_version
+        return False
+
+    def forget_object(self, plural: str, namespace: str, name: str) -> None:
+        """Drop the last known version of a deleted object."""
+        self._written.pop((plural, namespace, name), None)
 
     def forget_writes(self, namespace: str, name: str) -> None:
         """Drop the remembered writes of a deleted TradingBot and of its children (``<name>-...``; a

@@ -134,15 +134,25 @@ class Reconciler:
     # --- scheduling (the work queue) ---------------------------------------------------------------
 
     def changed(
-        self, plural: str, namespace: str, name: str, resource_version: str | None, owner: str
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None,
+        owner: str,
+        *,
+        deleted: bool = False,
     ) -> None:
         """A watch event: ``plural/name`` (the TradingBot ``owner`` or one of its children) changed.
 
-        Triggers a pass over ``owner`` unless the event carries exactly what this process last wrote
-        to that object (:meth:`Kube.own_write`): the pass that wrote it planned from and acted on that
-        state, so another pass would find nothing to do (issue 14: those passes were half of all).
+        Triggers a pass over ``owner`` unless the event carries a version already known
+        (:meth:`Kube.seen`: this process wrote it, or an earlier event carried it), whose state a pass
+        already planned from (issue 14: such passes were half of all, and a re-listing by kopf queued
+        one per object).
         """
-        if self.kube.own_write(plural, namespace, name, resource_version):
+        if deleted:
+            self.kube.forget_object(plural, namespace, name)
+        elif self.kube.seen(plural, namespace, name, resource_version):
             return
         self.trigger(namespace, owner)
 

@@ -5,7 +5,8 @@ overlaps itself; triggers arriving while it runs coalesce into one follow-up run
 is due again after the :class:`Done`'s ``requeue_after`` (a requeue of 0, "due now", waits
 ``min_requeue_seconds``; a positive one is a gate's due time and is kept exactly), else after
 ``resync_seconds`` (a *resync*: a run nothing in particular asked for, which runs in its own small
-lane so it never queues ahead of a run a change asked for). A run that raised is retried after
+lane so it never queues ahead of a run a change asked for; a change for a key whose resync still
+waits for its lane replaces it with a run in the main lane). A run that raised is retried after
 ``backoff_first_seconds``, doubling up to ``backoff_max_seconds``; an exception of ``retry_at_once``
 (e.g. an optimistic-concurrency conflict) runs the work again at once instead. Waiting is an event-loop
 timer (``loop.call_later``), never a sleep; the timers are in memory only.
@@ -58,6 +59,8 @@ class _KeyState:
     timer_resync: bool = False
     failures: int = 0
     runs: int = 0
+    # The run in flight is a resync still waiting for a resync slot (it has not started the work).
+    waiting_resync: bool = False
 
 
 class WorkQueue(Generic[K]):
@@ -118,8 +121,14 @@ class WorkQueue(Generic[K]):
             state.timer = loop.call_later(delay, self._fire, key)
             return
         if state.running is not None and not state.running.done():
-            state.dirty = True
-            return
+            if not (state.waiting_resync and not resync):
+                state.dirty = True
+                return
+            # A change for a key whose resync still queues in the resync lane: it must not wait behind
+            # the whole resync wave (issue 14: 1,000 keys' resyncs held a spec change 16.6 s), so the
+            # queued resync gives way to a run in the main lane, which does the same work.
+            state.running.cancel()
+        state.waiting_resync = False
         state.running = loop.create_task(self._run(key, resync), name=f"work {key}")
 
     def _fire(self, key: K) -> None:
@@ -188,7 +197,9 @@ class WorkQueue(Generic[K]):
             delay: float | None
             next_is_resync = False
             try:
+                state.waiting_resync = resync
                 async with self._resync_slots if resync else self._slots:
+                    state.waiting_resync = False
                     done = await self._work(key)
             except asyncio.CancelledError:
                 raise

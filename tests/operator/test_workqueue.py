@@ -163,3 +163,30 @@ async def test_closed_queue_ignores_triggers() -> None:
     queue.trigger("a")
     await asyncio.sleep(0.02)
     assert work.calls == []
+
+
+async def test_a_change_does_not_wait_behind_queued_resyncs() -> None:
+    """A key whose resync waits for the (busy) resync lane runs at once in the main lane when a change
+    asks for it; the resync that was waiting does not run as well."""
+    blocked = asyncio.Event()
+    calls: list[str] = []
+
+    async def work(key: str) -> Done:
+        calls.append(key)
+        if key == "a":
+            await blocked.wait()
+        return Done()
+
+    queue: WorkQueue[str] = WorkQueue(work, max_concurrent=8)  # one resync slot
+    queue.trigger("a", resync=True)  # holds the resync lane
+    queue.trigger("b", resync=True)  # waits for it
+    await asyncio.sleep(0.02)
+    assert calls == ["a"]
+    queue.trigger("b")  # a change
+    await asyncio.sleep(0.02)
+    assert calls == ["a", "b"], "the change ran in the main lane, not behind the resync lane"
+    blocked.set()
+    await asyncio.sleep(0.02)
+    assert calls == ["a", "b"], "the replaced resync did not run on top"
+    assert queue.runs("b") == 1
+    await queue.close()
