@@ -32,6 +32,9 @@ def run(
     liveness: str | None = typer.Option(
         None, "--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz."
     ),
+    resync_seconds: float = typer.Option(
+        300.0, "--resync-seconds", min=1.0, help="Longest time between two passes over a TradingBot."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run the operator until SIGTERM/SIGINT."""
@@ -50,6 +53,7 @@ def run(
         priority=priority,
         metrics_port=metrics_port,
         liveness=liveness,
+        resync_seconds=resync_seconds,
     )
     asyncio.run(run_operator(options))
 
