@@ -85,3 +85,14 @@ REMAINING = [
 def test_remaining_counts_from_the_end_of_the_pass(case: Remaining) -> None:
     got = remaining(case.requeue_after, T0, T0 + timedelta(seconds=case.elapsed))
     assert got == (pytest.approx(case.expected) if case.expected is not None else None)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.999])
+def test_no_bake_promotes_in_the_pass_that_sees_ready(fraction: float) -> None:
+    """bakeSeconds 0: readySince is rounded up to the next second, which must not hold the gate."""
+    bot = Bot(spec=make_spec(bakeSeconds=0), now=T0 + timedelta(seconds=fraction))
+    bot.settle()
+    bot.now += timedelta(seconds=5)
+    bot.world.set_ready(Color.BLUE, bot.now)
+    bot.settle()
+    assert active(bot) is Color.BLUE
