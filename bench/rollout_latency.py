@@ -6,7 +6,8 @@ For each of ``--runs`` TradingBots (one after another, one namespace each):
 
 * **promote reaction**: after the first rollout, a new image goes to green. The bench polls every
   ``--poll`` seconds; ``ready`` is the first poll with the green pod Ready, the gate opens at
-  ``ready + bakeSeconds``, and ``switched`` is the first poll where the active Service selects green.
+  ``ready + bakeSeconds`` (``--bake``, default 2; 0 promotes as soon as the pods are Ready), and
+  ``switched`` is the first poll where the active Service selects green.
   Figure: ``switched - (ready + bakeSeconds)``. Kubernetes condition timestamps have whole seconds,
   so the operator's bake clock can open the gate up to 1 s before or after the exact instant.
 * **rollback latency**: the green pods are ``ready-then-fail`` (kwok turns them NotReady
@@ -53,6 +54,7 @@ from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"
+# Seconds; the default bake (--bake).
 BAKE_SECONDS = 2
 # Seconds; the clean promotion's post-promotion window and scale-down delay.
 SCALE_DOWN_SECONDS = 2
@@ -89,7 +91,7 @@ def _when(stamp: str) -> float:
 
 
 def tradingbot(
-    name: str, image: str, *, post_promotion: int, labels: dict[str, str], fail_after: str
+    name: str, image: str, *, post_promotion: int, labels: dict[str, str], fail_after: str, bake: int
 ) -> JSON:
     """A TradingBot with bench timings (bake 2 s)."""
     return {
@@ -105,7 +107,7 @@ def tradingbot(
             },
             "database": {"secretRef": {"name": "bot-db"}},
             "rollout": {
-                "bakeSeconds": BAKE_SECONDS,
+                "bakeSeconds": bake,
                 "progressDeadlineSeconds": 60,
                 "postPromotionSeconds": post_promotion,
                 "scaleDownDelaySeconds": post_promotion,
@@ -148,7 +150,9 @@ async def _wait(kube: Kube, namespace: str, name: str, pred: Any, limit: float =
     raise TimeoutError(f"{namespace}/{name}: condition not reached")
 
 
-async def clean_promotion(kube: Kube, probe: OperatorProbe, namespace: str, name: str, poll: float) -> JSON:
+async def clean_promotion(
+    kube: Kube, probe: OperatorProbe, namespace: str, name: str, poll: float, bake: int
+) -> JSON:
     """Third revision without fault: gate lateness, requests and CPU of one whole rollout."""
     requests_before, cpu_before = probe.requests(), probe.cpu_seconds()
     patch = {
@@ -171,7 +175,7 @@ async def clean_promotion(kube: Kube, probe: OperatorProbe, namespace: str, name
     body = await kube.get_tradingbot(namespace, name)
     status: JSON = (body or {}).get("status") or {}
     rollout = status.get("rollout") or {}
-    bake_due = _when(rollout["readySince"]) + BAKE_SECONDS
+    bake_due = _when(rollout["readySince"]) + bake
     scale_down_due = _when(status["standby"]["scaleDownAt"])
     blue = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}-blue"
     while ((await kube.get(blue)) or {}).get("spec", {}).get("replicas") != 0:
@@ -195,7 +199,13 @@ async def clean_promotion(kube: Kube, probe: OperatorProbe, namespace: str, name
 
 
 async def one_run(
-    cluster: LocalCluster, kube: Kube, probe: OperatorProbe, index: int, poll: float, fail_after: float
+    cluster: LocalCluster,
+    kube: Kube,
+    probe: OperatorProbe,
+    index: int,
+    poll: float,
+    fail_after: float,
+    bake: int,
 ) -> tuple[float, float, JSON]:
     """One TradingBot: (promote reaction, rollback latency, clean promotion figures)."""
     namespace, name = f"bench-{index}", "bot"
@@ -210,6 +220,7 @@ async def one_run(
         post_promotion=post,
         labels={"ploy.dev/fault": "ready-then-fail"},
         fail_after=f"{3600}s",
+        bake=bake,
     )
     await kube.request("POST", tradingbot_path(namespace), body=manifest)
     await _wait(kube, namespace, name, lambda s: s.get("phase") == "Healthy")
@@ -245,12 +256,12 @@ async def one_run(
         )
     assert ready_at is not None and switched_at is not None and failed_at is not None and back_at is not None
     await _wait(kube, namespace, name, lambda s: not s.get("rollout") and s.get("activeColor") == "blue")
-    clean = await clean_promotion(kube, probe, namespace, name, poll)
+    clean = await clean_promotion(kube, probe, namespace, name, poll, bake)
     kubectl(cluster, "delete", "namespace", namespace, "--wait=false")
-    return switched_at - (ready_at + BAKE_SECONDS), back_at - failed_at, clean
+    return switched_at - (ready_at + bake), back_at - failed_at, clean
 
 
-async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float) -> JSON:
+async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float, bake: int) -> JSON:
     """Run the operator in a thread and measure ``runs`` TradingBots one after another."""
     stop, ready = threading.Event(), threading.Event()
     options = RunOptions(metrics_port=0, kubeconfig=str(cluster.kubeconfig))
@@ -272,7 +283,7 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
     try:
         kube = Kube(api)
         for index in range(runs):
-            p, r, c = await one_run(cluster, kube, probe, index, poll, fail_after)
+            p, r, c = await one_run(cluster, kube, probe, index, poll, fail_after, bake)
             promote.append(p)
             rollback.append(r)
             clean.append(c)
@@ -285,7 +296,7 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
         "python": platform.python_version(),
         "runs": runs,
         "poll_seconds": poll,
-        "bake_seconds": BAKE_SECONDS,
+        "bake_seconds": bake,
         "promote_reaction": summary(promote),
         "rollback_latency": summary(rollback),
         "gate_lateness": {
@@ -311,6 +322,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--poll", type=float, default=0.01, help="seconds between polls")
+    parser.add_argument("--bake", type=int, default=BAKE_SECONDS, help="bakeSeconds (0: promote once Ready)")
     parser.add_argument("--fail-after", type=float, default=4.0, help="seconds green stays Ready")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-bench-") as tmp:
@@ -318,7 +330,7 @@ def main() -> None:
         cluster.start()
         try:
             install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
-            result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after))
+            result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after, args.bake))
         finally:
             cluster.stop()
     print(json.dumps(result, indent=2))
