@@ -15,6 +15,9 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
   other bots idle; p50/p99/max;
 * ``reaction_in_flight``: the same for ``--in-flight-samples`` bots, each measured right after
   ``--in-flight`` other bots got a new image at once (that many rollouts in flight);
+* ``reaction_passes`` / ``in_flight_passes``: the operator's passes meanwhile (change lane): how
+  many, their mean wait for one of the bounded slots, their mean duration (its histograms
+  ``ploy_operator_workqueue_wait_seconds``, ``ploy_operator_reconcile_duration_seconds``);
 * with ``--resync-seconds`` shorter than the run (the operator's resync interval), its periodic passes
   over every bot run while the reactions are measured.
 
@@ -142,6 +145,31 @@ async def reaction(kube: Kube, name: str, image: str) -> float:
     raise TimeoutError(f"{name}: no reaction within 120 s")
 
 
+def pass_totals(port: int) -> dict[str, float]:
+    """Sums and counts of the operator's queue-wait and pass-duration histograms, change lane."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("ploy_operator_workqueue_wait_seconds", "ploy_operator_reconcile_duration_seconds"):
+            for part in ("_sum", "_count"):
+                if line.startswith(f'{name}{part}{{lane="change"}}'):
+                    totals[name + part] = float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def pass_figures(before: dict[str, float], after: dict[str, float]) -> JSON:
+    """Passes in the change lane between two scrapes: count, mean wait for a slot, mean duration."""
+    wait, work = "ploy_operator_workqueue_wait_seconds", "ploy_operator_reconcile_duration_seconds"
+    count = after.get(wait + "_count", 0.0) - before.get(wait + "_count", 0.0)
+    if count <= 0:
+        return {"passes": 0}
+    return {
+        "passes": int(count),
+        "mean_wait_seconds": round((after[wait + "_sum"] - before.get(wait + "_sum", 0.0)) / count, 3),
+        "mean_pass_seconds": round((after[work + "_sum"] - before.get(work + "_sum", 0.0)) / count, 3),
+    }
+
+
 async def in_flight_reaction(kube: Kube, names: list[str], sample: str, image: str) -> float:
     """New image on every bot of ``names`` at once, then the reaction of ``sample``."""
     patch = {"spec": {"image": image}}
@@ -191,13 +219,16 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
             "cpu_seconds_per_second": round((cpu_seconds(proc.pid) - cpu0) / idle_span, 4),
             "api_requests_per_second": round((api_requests(port) - requests0) / idle_span, 2),
         }
+        totals0 = pass_totals(port)
         reactions = [await reaction(kube, n, "registry.example/bot:2.0.0") for n in sampled[: args.samples]]
+        totals1 = pass_totals(port)
         in_flight: list[float] = []
         others = [n for n in names if n not in set(sampled)]
         for i, sample in enumerate(sampled[args.samples : args.samples + args.in_flight_samples]):
             batch = others[i * args.in_flight : (i + 1) * args.in_flight]
             in_flight.append(await in_flight_reaction(kube, batch, sample, "registry.example/bot:3.0.0"))
             await asyncio.sleep(2.0)
+        totals2 = pass_totals(port)
         _, rss_peak = memory(proc.pid)
         total_cpu = cpu_seconds(proc.pid)
     finally:
@@ -216,8 +247,10 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "rss_bytes_peak": rss_peak,
         "idle": idle,
         "reaction": summary(reactions),
+        "reaction_passes": pass_figures(totals0, totals1),
         "in_flight": args.in_flight,
         "reaction_in_flight": summary(in_flight) if in_flight else None,
+        "in_flight_passes": pass_figures(totals1, totals2),
         "cpu_seconds_total": round(total_cpu, 1),
         "note": "local control plane on a shared 2-core machine (indicative under load); pods faked by kwok",
     }

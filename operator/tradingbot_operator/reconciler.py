@@ -119,6 +119,7 @@ class Reconciler:
             retry_at_once=(StaleObject,),
             on_error=self._failed,
             on_forget=self._forgotten,
+            on_run=metrics.pass_timing,
         )
         # Per TradingBot: its UID (to drop the memories below when it is gone) and the generation whose
         # invalid spec was already reported.

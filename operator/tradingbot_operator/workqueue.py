@@ -67,7 +67,9 @@ class WorkQueue(Generic[K]):
     """Runs ``work(key)`` per key, one run at a time per key, on the running event loop.
 
     ``on_error(key, retry_in_seconds)`` is called inside the ``except`` block of a run that raised (so
-    ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten.
+    ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten; ``on_run(lane,
+    waited_seconds, worked_seconds)`` after every run that got its slot (``lane`` ``"resync"`` or
+    ``"change"``; the wait for a slot and the work, by the loop's clock).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class WorkQueue(Generic[K]):
         retry_at_once: tuple[type[BaseException], ...] = (),
         on_error: Callable[[K, float], None] = lambda key, delay: None,
         on_forget: Callable[[K], None] = lambda key: None,
+        on_run: Callable[[str, float, float], None] = lambda lane, waited, worked: None,
     ) -> None:
         self._work = work
         self.resync_seconds = resync_seconds
@@ -90,6 +93,7 @@ class WorkQueue(Generic[K]):
         self._retry_at_once = retry_at_once
         self._on_error = on_error
         self._on_forget = on_forget
+        self._on_run = on_run
         self._slots = asyncio.Semaphore(max_concurrent)
         self._resync_slots = asyncio.Semaphore(max(1, max_concurrent // 8))
         self._keys: dict[K, _KeyState] = {}
@@ -196,11 +200,20 @@ class WorkQueue(Generic[K]):
             state.dirty = False
             delay: float | None
             next_is_resync = False
+            loop = asyncio.get_running_loop()
+            queued = loop.time()
+            started = None
             try:
                 state.waiting_resync = resync
                 async with self._resync_slots if resync else self._slots:
                     state.waiting_resync = False
-                    done = await self._work(key)
+                    started = loop.time()
+                    try:
+                        done = await self._work(key)
+                    finally:
+                        self._on_run(
+                            "resync" if resync else "change", started - queued, loop.time() - started
+                        )
             except asyncio.CancelledError:
                 raise
             except self._retry_at_once:

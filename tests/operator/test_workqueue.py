@@ -190,3 +190,24 @@ async def test_a_change_does_not_wait_behind_queued_resyncs() -> None:
     assert calls == ["a", "b"], "the replaced resync did not run on top"
     assert queue.runs("b") == 1
     await queue.close()
+
+
+async def test_each_run_reports_its_lane_wait_and_duration() -> None:
+    timings: list[tuple[str, float, float]] = []
+    work = Script()
+    work.release.clear()
+    queue = WorkQueue(work, max_concurrent=1, on_run=lambda *t: timings.append(t))
+    queue.trigger("a")
+    queue.trigger("b")  # waits for the one slot
+    await asyncio.sleep(0.05)
+    work.release.set()
+    await asyncio.sleep(0.02)
+    assert [lane for lane, _, _ in timings] == ["change", "change"]
+    (_, wait_a, work_a), (_, wait_b, _) = timings
+    assert wait_a < 0.01, "a got the slot at once"
+    assert work_a >= 0.04, "a worked until released"
+    assert wait_b >= 0.04, "b waited for a's slot"
+    queue.trigger("c", resync=True)
+    await asyncio.sleep(0.02)
+    assert timings[-1][0] == "resync"
+    await queue.close()
