@@ -5,8 +5,10 @@ overlaps itself; triggers arriving while it runs coalesce into one follow-up run
 is due again after the :class:`Done`'s ``requeue_after`` (a requeue of 0, "due now", waits
 ``min_requeue_seconds``; a positive one is a gate's due time and is kept exactly), else after
 ``resync_seconds`` (a *resync*: a run nothing in particular asked for, which runs in its own small
-lane so it never queues ahead of a run a change asked for; a change for a key whose resync still
-waits for its lane replaces it with a run in the main lane). A run that raised is retried after
+lane so it never queues ahead of a run a change asked for). An *urgent* run (a change a person or
+tool asked for, e.g. a new spec) has its own lane too, so it never queues behind the runs a burst of
+other changes asked for. A run still waiting for its lane's slot gives way to a trigger of a more
+urgent lane (resync < change < urgent), which does the same work. A run that raised is retried after
 ``backoff_first_seconds``, doubling up to ``backoff_max_seconds``; an exception of ``retry_at_once``
 (e.g. an optimistic-concurrency conflict) runs the work again at once instead. Waiting is an event-loop
 timer (``loop.call_later``), never a sleep; the timers are in memory only.
@@ -29,8 +31,11 @@ RESYNC_SECONDS = 300.0
 # Seconds; what a requeue of 0 ("due now") waits, so work that stays due cannot spin the loop. A
 # positive requeue is a gate's due time and is kept as it is: flooring it made gates fire late.
 MIN_REQUEUE_SECONDS = 0.2
-# Runs at once over all keys (resyncs get an eighth of it, at least one, in their own lane).
+# Runs at once in the change lane; resyncs get an eighth of it, urgent runs a quarter (at least one
+# each), in their own lanes.
 MAX_CONCURRENT = 16
+RESYNC, CHANGE, URGENT = 0, 1, 2
+LANE_NAMES = ("resync", "change", "urgent")
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -59,8 +64,10 @@ class _KeyState:
     timer_resync: bool = False
     failures: int = 0
     runs: int = 0
-    # The run in flight is a resync still waiting for a resync slot (it has not started the work).
-    waiting_resync: bool = False
+    # The lane whose slot the run in flight still waits for (None: it has started the work).
+    waiting: int | None = None
+    # The most urgent lane a trigger during the run asked for (its follow-up runs there).
+    dirty_lane: int = CHANGE
 
 
 class WorkQueue(Generic[K]):
@@ -68,8 +75,8 @@ class WorkQueue(Generic[K]):
 
     ``on_error(key, retry_in_seconds)`` is called inside the ``except`` block of a run that raised (so
     ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten; ``on_run(lane,
-    waited_seconds, worked_seconds)`` after every run that got its slot (``lane`` ``"resync"`` or
-    ``"change"``; the wait for a slot and the work, by the loop's clock).
+    waited_seconds, worked_seconds)`` after every run that got its slot (``lane`` ``"resync"``,
+    ``"change"`` or ``"urgent"``; the wait for a slot and the work, by the loop's clock).
     """
 
     def __init__(
@@ -94,19 +101,24 @@ class WorkQueue(Generic[K]):
         self._on_error = on_error
         self._on_forget = on_forget
         self._on_run = on_run
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self._resync_slots = asyncio.Semaphore(max(1, max_concurrent // 8))
+        self._lanes = (
+            asyncio.Semaphore(max(1, max_concurrent // 8)),
+            asyncio.Semaphore(max_concurrent),
+            asyncio.Semaphore(max(1, max_concurrent // 4)),
+        )
         self._keys: dict[K, _KeyState] = {}
         self._closed = False
         self._paused = False
         self._held: set[K] = set()
 
-    def trigger(self, key: K, delay: float = 0.0, *, resync: bool = False) -> None:
+    def trigger(self, key: K, delay: float = 0.0, *, resync: bool = False, urgent: bool = False) -> None:
         """Ask for a run of ``key`` now (``delay`` 0) or after ``delay`` seconds.
 
         A pending earlier timer wins over a later one; a trigger during a run makes one more run.
-        ``resync`` marks a periodic run nothing in particular asked for (it runs in its own lane).
+        ``resync`` marks a periodic run nothing in particular asked for, ``urgent`` a change a person
+        or tool asked for (each runs in its own lane).
         """
+        lane = URGENT if urgent else RESYNC if resync else CHANGE
         if self._closed:
             return
         if self._paused:
@@ -125,15 +137,15 @@ class WorkQueue(Generic[K]):
             state.timer = loop.call_later(delay, self._fire, key)
             return
         if state.running is not None and not state.running.done():
-            if not (state.waiting_resync and not resync):
+            if state.waiting is None or state.waiting >= lane:
                 state.dirty = True
+                state.dirty_lane = max(state.dirty_lane, lane)
                 return
-            # A change for a key whose resync still queues in the resync lane: it must not wait behind
-            # the whole resync wave (issue 14: 1,000 keys' resyncs held a spec change 16.6 s), so the
-            # queued resync gives way to a run in the main lane, which does the same work.
+            # A run still queueing for a slot of a less urgent lane gives way (issue 14: a spec change
+            # waited behind 1,000 queued resyncs, or behind a burst of other bots' passes).
             state.running.cancel()
-        state.waiting_resync = False
-        state.running = loop.create_task(self._run(key, resync), name=f"work {key}")
+        state.waiting = None
+        state.running = loop.create_task(self._run(key, lane), name=f"work {key}")
 
     def _fire(self, key: K) -> None:
         state = self._keys.get(key)
@@ -194,30 +206,29 @@ class WorkQueue(Generic[K]):
         state = self._keys.get(key)
         return state.runs if state else 0
 
-    async def _run(self, key: K, resync: bool = False) -> None:
+    async def _run(self, key: K, lane: int = CHANGE) -> None:
         state = self._keys[key]
         while True:
             state.dirty = False
+            state.dirty_lane = CHANGE
             delay: float | None
             next_is_resync = False
             loop = asyncio.get_running_loop()
             queued = loop.time()
-            started = None
             try:
-                state.waiting_resync = resync
-                async with self._resync_slots if resync else self._slots:
-                    state.waiting_resync = False
+                state.waiting = lane
+                async with self._lanes[lane]:
+                    state.waiting = None
                     started = loop.time()
                     try:
                         done = await self._work(key)
                     finally:
-                        self._on_run(
-                            "resync" if resync else "change", started - queued, loop.time() - started
-                        )
+                        self._on_run(LANE_NAMES[lane], started - queued, loop.time() - started)
             except asyncio.CancelledError:
                 raise
             except self._retry_at_once:
                 state.dirty = True
+                state.dirty_lane = max(state.dirty_lane, lane)
                 delay = None
             except Exception:
                 state.failures += 1
@@ -230,7 +241,9 @@ class WorkQueue(Generic[K]):
                 if done.gone:
                     self.forget(key)
                     return
-                state.dirty = state.dirty or done.again
+                if done.again:
+                    state.dirty = True
+                    state.dirty_lane = max(state.dirty_lane, lane)
                 delay = self.resync_seconds
                 next_is_resync = True
                 if done.requeue_after is not None and done.requeue_after < self.resync_seconds:
@@ -242,4 +255,4 @@ class WorkQueue(Generic[K]):
                 self.trigger(key, delay=delay, resync=next_is_resync)
             if not state.dirty:
                 return
-            resync = False  # the follow-up run was asked for by a trigger
+            lane = state.dirty_lane  # the follow-up run was asked for by a trigger

@@ -211,3 +211,33 @@ async def test_each_run_reports_its_lane_wait_and_duration() -> None:
     await asyncio.sleep(0.02)
     assert timings[-1][0] == "resync"
     await queue.close()
+
+
+async def test_an_urgent_change_does_not_wait_behind_a_burst_of_changes() -> None:
+    """The change lane is full and has a queue; an urgent trigger runs at once in its own lane, also
+    for a key that was queueing in the change lane."""
+    blocked = asyncio.Event()
+    calls: list[str] = []
+    lanes: list[str] = []
+
+    async def work(key: str) -> Done:
+        calls.append(key)
+        if key.startswith("busy"):
+            await blocked.wait()
+        return Done()
+
+    queue: WorkQueue[str] = WorkQueue(work, max_concurrent=4, on_run=lambda lane, *_: lanes.append(lane))
+    for i in range(4):
+        queue.trigger(f"busy-{i}")  # the change lane's 4 slots
+    queue.trigger("queued")  # waits in the change lane
+    await asyncio.sleep(0.02)
+    assert "queued" not in calls
+    queue.trigger("queued", urgent=True)
+    queue.trigger("new", urgent=True)
+    await asyncio.sleep(0.02)
+    assert calls[4:] == ["queued", "new"], "both ran in the urgent lane (one slot), one after the other"
+    blocked.set()
+    await asyncio.sleep(0.02)
+    assert calls.count("queued") == 1, "the change-lane run gave way, it did not run as well"
+    assert lanes.count("urgent") == 2
+    await queue.close()
