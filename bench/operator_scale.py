@@ -13,8 +13,9 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
 * ``reaction``: for ``--samples`` bots, one at a time, the seconds from a spec change (new image) to
   the operator recording the new rollout in status (``status.rollout.revision`` changes), with all
   other bots idle; p50/p99/max;
-* ``reaction_in_flight``: the same for ``--in-flight-samples`` bots, each measured right after
-  ``--in-flight`` other bots got a new image at once (that many rollouts in flight);
+* ``burst_start``: seconds from ``--in-flight`` bots getting a new image at once to all of them having
+  recorded their rollout (one figure per ``--in-flight-samples``);
+* ``reaction_in_flight``: then, with those rollouts in flight, the reaction of one more bot;
 * ``reaction_passes`` / ``in_flight_passes``: the operator's passes meanwhile (change lane): how
   many, their mean wait for one of the bounded slots, their mean duration (its histograms
   ``ploy_operator_workqueue_wait_seconds``, ``ploy_operator_reconcile_duration_seconds``);
@@ -170,16 +171,29 @@ def pass_figures(before: dict[str, float], after: dict[str, float]) -> JSON:
     }
 
 
-async def in_flight_reaction(kube: Kube, names: list[str], sample: str, image: str) -> float:
-    """New image on every bot of ``names`` at once, then the reaction of ``sample``."""
+async def start_rollouts(kube: Kube, names: list[str], image: str) -> float:
+    """New image on every bot of ``names`` at once; seconds until all of them record their rollout."""
     patch = {"spec": {"image": image}}
+    started = time.monotonic()
     await asyncio.gather(
         *(
             kube.request("PATCH", tradingbot_path(NAMESPACE, n), body=patch, content_type=MERGE_PATCH)
             for n in names
         )
     )
-    return await reaction(kube, sample, image)
+    wanted = set(names)
+    while time.monotonic() - started < 300:
+        answer = await kube.request("GET", tradingbot_path(NAMESPACE))
+        started_now = {
+            item["metadata"]["name"]
+            for item in answer.get("items") or []
+            if item["metadata"]["name"] in wanted
+            and ((item.get("status") or {}).get("rollout") or {}).get("revision") is not None
+        }
+        if started_now >= wanted:
+            return time.monotonic() - started
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{len(wanted)} rollouts not started within 300 s")
 
 
 async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> JSON:
@@ -223,11 +237,12 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         reactions = [await reaction(kube, n, "registry.example/bot:2.0.0") for n in sampled[: args.samples]]
         totals1 = pass_totals(port)
         in_flight: list[float] = []
+        burst: list[float] = []
         others = [n for n in names if n not in set(sampled)]
         for i, sample in enumerate(sampled[args.samples : args.samples + args.in_flight_samples]):
             batch = others[i * args.in_flight : (i + 1) * args.in_flight]
-            in_flight.append(await in_flight_reaction(kube, batch, sample, "registry.example/bot:3.0.0"))
-            await asyncio.sleep(2.0)
+            burst.append(await start_rollouts(kube, batch, "registry.example/bot:3.0.0"))
+            in_flight.append(await reaction(kube, sample, "registry.example/bot:3.0.0"))
         totals2 = pass_totals(port)
         _, rss_peak = memory(proc.pid)
         total_cpu = cpu_seconds(proc.pid)
@@ -249,6 +264,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "reaction": summary(reactions),
         "reaction_passes": pass_figures(totals0, totals1),
         "in_flight": args.in_flight,
+        "burst_start": summary(burst) if burst else None,
         "reaction_in_flight": summary(in_flight) if in_flight else None,
         "in_flight_passes": pass_figures(totals1, totals2),
         "cpu_seconds_total": round(total_cpu, 1),
