@@ -46,6 +46,10 @@ def run(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # kopf logs "Handler ... succeeded" at INFO for every watch event (thousands a minute at 1,000
+        # TradingBots); its warnings and errors still show.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     options = RunOptions(
         namespaces=tuple(namespace),
         all_namespaces=not namespace,

@@ -104,7 +104,8 @@ def build_registry(
         if type == "DELETED":
             reconciler.forget(namespace, name)
             return
-        reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name)
+        # type None: kopf's listing (startup, an expired watch), not a change someone just made.
+        reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name, listing=type is None)
 
     def owner_changed(
         plural: str,

@@ -143,13 +143,15 @@ class Reconciler:
         owner: str,
         *,
         deleted: bool = False,
+        listing: bool = False,
     ) -> None:
         """A watch event: ``plural/name`` (the TradingBot ``owner`` or one of its children) changed.
 
         Triggers a pass over ``owner`` unless the event carries a version already known
         (:meth:`Kube.seen`: this process wrote it, or an earlier event carried it), whose state a pass
         already planned from (issue 14: such passes were half of all, and a re-listing by kopf queued
-        one per object). A change of the TradingBot itself runs in the work queue's urgent lane.
+        one per object). A change of the TradingBot itself runs in the work queue's urgent lane, unless
+        it comes from kopf's listing (``listing``: at startup every TradingBot is "changed").
         """
         if deleted:
             self.kube.forget_object(plural, namespace, name)
@@ -157,7 +159,7 @@ class Reconciler:
             return
         # A TradingBot change not written by this process is someone's intent (spec, promote/abort/retry
         # annotations): it runs in the urgent lane, never behind the passes of other bots' rollouts.
-        self.queue.trigger((namespace, owner), urgent=plural == "tradingbots")
+        self.queue.trigger((namespace, owner), urgent=plural == "tradingbots" and not listing)
 
     def trigger(self, namespace: str, name: str, delay: float = 0.0, *, resync: bool = False) -> None:
         """Ask for a pass over ``namespace/name`` now (``delay`` 0) or after ``delay`` seconds.

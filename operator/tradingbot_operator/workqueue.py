@@ -31,8 +31,8 @@ RESYNC_SECONDS = 300.0
 # Seconds; what a requeue of 0 ("due now") waits, so work that stays due cannot spin the loop. A
 # positive requeue is a gate's due time and is kept as it is: flooring it made gates fire late.
 MIN_REQUEUE_SECONDS = 0.2
-# Runs at once in the change lane; resyncs get an eighth of it, urgent runs a quarter (at least one
-# each), in their own lanes.
+# Runs at once in the change lane and as many in the urgent lane; resyncs get an eighth of it (at
+# least one) in their own lane.
 MAX_CONCURRENT = 16
 RESYNC, CHANGE, URGENT = 0, 1, 2
 LANE_NAMES = ("resync", "change", "urgent")
@@ -104,7 +104,7 @@ class WorkQueue(Generic[K]):
         self._lanes = (
             asyncio.Semaphore(max(1, max_concurrent // 8)),
             asyncio.Semaphore(max_concurrent),
-            asyncio.Semaphore(max(1, max_concurrent // 4)),
+            asyncio.Semaphore(max_concurrent),
         )
         self._keys: dict[K, _KeyState] = {}
         self._closed = False
