@@ -6,11 +6,24 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
 * ``converge_seconds``: from operator start until every TradingBot is Healthy on blue (epoch 1);
 * ``rss_bytes_idle`` / ``rss_bytes_peak``: the operator's resident memory once converged
   (``VmRSS``) and its high-water mark (``VmHWM``), from ``/proc/<pid>/status``;
+* ``converge_cpu_seconds``: the operator's user+system CPU until then (``/proc/<pid>/stat``);
+* ``idle``: CPU seconds per second and API requests per second (the operator's own
+  ``ploy_operator_api_requests_total``, scraped from its metrics port) over ``--idle`` seconds once
+  converged;
 * ``reaction``: for ``--samples`` bots, one at a time, the seconds from a spec change (new image) to
   the operator recording the new rollout in status (``status.rollout.revision`` changes), with all
-  other bots idle; p50/p99/max.
+  other bots idle; p50/p99/max;
+* ``burst_start``: seconds from ``--in-flight`` bots getting a new image at once to all of them having
+  recorded their rollout (one figure per ``--in-flight-samples``);
+* ``reaction_in_flight``: then, with those rollouts in flight, the reaction of one more bot;
+* ``reaction_passes`` / ``in_flight_passes``: the operator's passes meanwhile (change lane): how
+  many, their mean wait for one of the bounded slots, their mean duration (its histograms
+  ``ploy_operator_workqueue_wait_seconds``, ``ploy_operator_reconcile_duration_seconds``);
+* with ``--resync-seconds`` shorter than the run (the operator's resync interval), its periodic passes
+  over every bot run while the reactions are measured.
 
-Prints one JSON object. Usage: ``.venv/bin/python bench/operator_scale.py [--bots 1000] [--samples 20]``.
+Figures are from a shared 2-core machine (the control plane, kwok and the operator on the same cores):
+indicative under load. Usage: ``.venv/bin/python bench/operator_scale.py [--bots 1000] [--samples 20]``.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ import asyncio
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from benchsupport import default_bin_dir, install_crd, kubectl, summary
 from kubernetes.aio import config as aio_config
@@ -61,14 +76,37 @@ def tradingbot(index: int) -> JSON:
     }
 
 
-def start_operator(cluster: LocalCluster, log: Path) -> subprocess.Popen[bytes]:
-    """``ploy-operator run --all-namespaces`` as a child process, output to ``log``."""
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_operator(cluster: LocalCluster, log: Path, port: int, resync: float) -> subprocess.Popen[bytes]:
+    """``ploy-operator run --all-namespaces`` as a child process, output to ``log``, metrics on ``port``."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     exe = Path(sys.executable).parent / "ploy-operator"
+    args = ["run", "--all-namespaces", "--metrics-port", str(port), "--resync-seconds", str(resync)]
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(exe), "run", "--all-namespaces", "--metrics-port", "0"], env=env, stdout=out, stderr=out
-        )
+        return subprocess.Popen([str(exe), *args], env=env, stdout=out, stderr=out)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_requests(port: int) -> float:
+    """The operator's ``ploy_operator_api_requests_total``, summed over verbs and resources."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ploy_operator_api_requests_total{")
+    )
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -108,8 +146,59 @@ async def reaction(kube: Kube, name: str, image: str) -> float:
     raise TimeoutError(f"{name}: no reaction within 120 s")
 
 
-async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JSON:
+def pass_totals(port: int) -> dict[str, float]:
+    """Sums and counts of the operator's queue-wait and pass-duration histograms, change lane."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("ploy_operator_workqueue_wait_seconds", "ploy_operator_reconcile_duration_seconds"):
+            for part in ("_sum", "_count"):
+                if line.startswith(f'{name}{part}{{lane="change"}}'):
+                    totals[name + part] = float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def pass_figures(before: dict[str, float], after: dict[str, float]) -> JSON:
+    """Passes in the change lane between two scrapes: count, mean wait for a slot, mean duration."""
+    wait, work = "ploy_operator_workqueue_wait_seconds", "ploy_operator_reconcile_duration_seconds"
+    count = after.get(wait + "_count", 0.0) - before.get(wait + "_count", 0.0)
+    if count <= 0:
+        return {"passes": 0}
+    return {
+        "passes": int(count),
+        "mean_wait_seconds": round((after[wait + "_sum"] - before.get(wait + "_sum", 0.0)) / count, 3),
+        "mean_pass_seconds": round((after[work + "_sum"] - before.get(work + "_sum", 0.0)) / count, 3),
+    }
+
+
+async def start_rollouts(kube: Kube, names: list[str], image: str) -> float:
+    """New image on every bot of ``names`` at once; seconds until all of them record their rollout."""
+    patch = {"spec": {"image": image}}
+    started = time.monotonic()
+    await asyncio.gather(
+        *(
+            kube.request("PATCH", tradingbot_path(NAMESPACE, n), body=patch, content_type=MERGE_PATCH)
+            for n in names
+        )
+    )
+    wanted = set(names)
+    while time.monotonic() - started < 300:
+        answer = await kube.request("GET", tradingbot_path(NAMESPACE))
+        started_now = {
+            item["metadata"]["name"]
+            for item in answer.get("items") or []
+            if item["metadata"]["name"] in wanted
+            and ((item.get("status") or {}).get("rollout") or {}).get("revision") is not None
+        }
+        if started_now >= wanted:
+            return time.monotonic() - started
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{len(wanted)} rollouts not started within 300 s")
+
+
+async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> JSON:
     """Create the bots, run the operator as a child process, measure."""
+    bots = args.bots
     configuration = Configuration()
     await aio_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=configuration)
     api = ApiClient(configuration)
@@ -118,7 +207,11 @@ async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JS
     manifests = "---\n".join(yaml.safe_dump(tradingbot(i)) for i in range(bots))
     await asyncio.to_thread(kubectl, cluster, "create", "-f", "-", stdin=manifests)
     create_seconds = time.monotonic() - created
-    proc = start_operator(cluster, log)
+    port = free_port()
+    proc = start_operator(cluster, log, port, args.resync_seconds)
+    names = [f"bot-{i:04d}" for i in range(bots)]
+    step = max(1, bots // max(1, args.samples + args.in_flight_samples))
+    sampled = names[::step]
     try:
         started = time.monotonic()
         converged = None
@@ -129,13 +222,30 @@ async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JS
             await asyncio.sleep(1.0)
         if converged is None:
             raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
+        converge_cpu = cpu_seconds(proc.pid)
         await asyncio.sleep(5.0)  # let the post-rollout passes settle
         rss_idle, _ = memory(proc.pid)
-        reactions = [
-            await reaction(kube, f"bot-{i * (bots // samples):04d}", "registry.example/bot:2.0.0")
-            for i in range(samples)
-        ]
+        cpu0, requests0, t0 = cpu_seconds(proc.pid), api_requests(port), time.monotonic()
+        await asyncio.sleep(args.idle)
+        idle_span = time.monotonic() - t0
+        idle = {
+            "seconds": round(idle_span, 1),
+            "cpu_seconds_per_second": round((cpu_seconds(proc.pid) - cpu0) / idle_span, 4),
+            "api_requests_per_second": round((api_requests(port) - requests0) / idle_span, 2),
+        }
+        totals0 = pass_totals(port)
+        reactions = [await reaction(kube, n, "registry.example/bot:2.0.0") for n in sampled[: args.samples]]
+        totals1 = pass_totals(port)
+        in_flight: list[float] = []
+        burst: list[float] = []
+        others = [n for n in names if n not in set(sampled)]
+        for i, sample in enumerate(sampled[args.samples : args.samples + args.in_flight_samples]):
+            batch = others[i * args.in_flight : (i + 1) * args.in_flight]
+            burst.append(await start_rollouts(kube, batch, "registry.example/bot:3.0.0"))
+            in_flight.append(await reaction(kube, sample, "registry.example/bot:3.0.0"))
+        totals2 = pass_totals(port)
         _, rss_peak = memory(proc.pid)
+        total_cpu = cpu_seconds(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -144,12 +254,21 @@ async def bench(cluster: LocalCluster, bots: int, samples: int, log: Path) -> JS
         "benchmark": "operator_scale",
         "python": platform.python_version(),
         "bots": bots,
+        "resync_seconds": args.resync_seconds,
         "create_seconds": round(create_seconds, 1),
         "converge_seconds": round(converged, 1),
+        "converge_cpu_seconds": round(converge_cpu, 1),
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
+        "idle": idle,
         "reaction": summary(reactions),
-        "note": "local control plane on this machine; pods faked by kwok",
+        "reaction_passes": pass_figures(totals0, totals1),
+        "in_flight": args.in_flight,
+        "burst_start": summary(burst) if burst else None,
+        "reaction_in_flight": summary(in_flight) if in_flight else None,
+        "in_flight_passes": pass_figures(totals1, totals2),
+        "cpu_seconds_total": round(total_cpu, 1),
+        "note": "local control plane on a shared 2-core machine (indicative under load); pods faked by kwok",
     }
 
 
@@ -158,6 +277,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--bots", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--in-flight", type=int, default=100, help="rollouts in flight per sample")
+    parser.add_argument("--in-flight-samples", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measurement")
+    parser.add_argument("--resync-seconds", type=float, default=300.0, help="the operator's resync interval")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-scale-") as tmp:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)
@@ -166,7 +289,7 @@ def main() -> None:
             install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
             kubectl(cluster, "create", "namespace", NAMESPACE)
             kubectl(cluster, "-n", NAMESPACE, "create", "secret", "generic", "bot-db", "--from-literal=url=x")
-            result = asyncio.run(bench(cluster, args.bots, args.samples, Path(tmp) / "operator.log"))
+            result = asyncio.run(bench(cluster, args, Path(tmp) / "operator.log"))
         finally:
             cluster.stop()
     print(json.dumps(result, indent=2))

@@ -6,13 +6,23 @@ For each of ``--runs`` TradingBots (one after another, one namespace each):
 
 * **promote reaction**: after the first rollout, a new image goes to green. The bench polls every
   ``--poll`` seconds; ``ready`` is the first poll with the green pod Ready, the gate opens at
-  ``ready + bakeSeconds``, and ``switched`` is the first poll where the active Service selects green.
+  ``ready + bakeSeconds`` (``--bake``, default 2; 0 promotes as soon as the pods are Ready), and
+  ``switched`` is the first poll where the active Service selects green.
   Figure: ``switched - (ready + bakeSeconds)``. Kubernetes condition timestamps have whole seconds,
   so the operator's bake clock can open the gate up to 1 s before or after the exact instant.
 * **rollback latency**: the green pods are ``ready-then-fail`` (kwok turns them NotReady
   ``--fail-after`` seconds after Ready, inside the post-promotion window). ``failed`` is the first
   poll with the green pod NotReady after promotion, ``back`` the first poll where the active Service
   selects blue again. Figure: ``back - failed``.
+
+* **a clean promotion** (third revision, no fault, ``postPromotionSeconds`` = ``scaleDownDelaySeconds``
+  = 2): ``gate_lateness`` is how late the operator's timed gates act after their due time as the
+  status records it: the bake gate (active Service selects green) after ``rollout.readySince +
+  bakeSeconds``, and the scale-down (old Deployment at 0 replicas) after ``standby.scaleDownAt``,
+  both polled every ``--poll`` seconds against the wall clock; ``api_requests_per_rollout`` (the
+  operator's ``ploy_operator_api_requests_total`` from the spec change to the scale-down, by verb and
+  resource) and ``cpu_seconds_per_rollout`` (the operator thread's user+system CPU over the same span,
+  ``/proc/self/task/<tid>/stat``, 10 ms ticks).
 
 Prints one JSON object with p50/p99/max per figure (seconds). Usage:
 ``.venv/bin/python bench/rollout_latency.py [--runs 8] [--poll 0.02]``.
@@ -23,10 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +54,44 @@ from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"
+# Seconds; the default bake (--bake).
 BAKE_SECONDS = 2
+# Seconds; the clean promotion's post-promotion window and scale-down delay.
+SCALE_DOWN_SECONDS = 2
 JSON = dict[str, Any]
 
 
+class OperatorProbe:
+    """The in-process operator's request counter and its thread's CPU time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.tid: int | None = None
+
+    def requests(self) -> dict[str, float]:
+        """``verb resource`` -> requests sent so far."""
+        counts: dict[str, float] = {}
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                if sample.name == "ploy_operator_api_requests_total":
+                    counts[f"{sample.labels['verb']} {sample.labels['resource']}"] = sample.value
+        return counts
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the operator's thread."""
+        assert self.tid is not None
+        fields = Path(f"/proc/self/task/{self.tid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _when(stamp: str) -> float:
+    """An RFC 3339 status timestamp as epoch seconds."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def tradingbot(
-    name: str, image: str, *, post_promotion: int, labels: dict[str, str], fail_after: str
+    name: str, image: str, *, post_promotion: int, labels: dict[str, str], fail_after: str, bake: int
 ) -> JSON:
     """A TradingBot with bench timings (bake 2 s)."""
     return {
@@ -63,7 +107,7 @@ def tradingbot(
             },
             "database": {"secretRef": {"name": "bot-db"}},
             "rollout": {
-                "bakeSeconds": BAKE_SECONDS,
+                "bakeSeconds": bake,
                 "progressDeadlineSeconds": 60,
                 "postPromotionSeconds": post_promotion,
                 "scaleDownDelaySeconds": post_promotion,
@@ -106,10 +150,64 @@ async def _wait(kube: Kube, namespace: str, name: str, pred: Any, limit: float =
     raise TimeoutError(f"{namespace}/{name}: condition not reached")
 
 
+async def clean_promotion(
+    kube: Kube, probe: OperatorProbe, namespace: str, name: str, poll: float, bake: int
+) -> JSON:
+    """Third revision without fault: gate lateness, requests and CPU of one whole rollout."""
+    requests_before, cpu_before = probe.requests(), probe.cpu_seconds()
+    patch = {
+        "spec": {
+            "image": "registry.example/bot:3.0.0",
+            "podTemplate": {"labels": None, "annotations": None},
+            "rollout": {
+                "postPromotionSeconds": SCALE_DOWN_SECONDS,
+                "scaleDownDelaySeconds": SCALE_DOWN_SECONDS,
+            },
+        }
+    }
+    await kube.request("PATCH", tradingbot_path(namespace, name), body=patch, content_type=MERGE_PATCH)
+    deadline = time.monotonic() + 120
+    while await _selected(kube, namespace, name) != "green":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{namespace}: clean promotion not switched")
+        await asyncio.sleep(poll)
+    switched = time.time()
+    body = await kube.get_tradingbot(namespace, name)
+    status: JSON = (body or {}).get("status") or {}
+    rollout = status.get("rollout") or {}
+    bake_due = _when(rollout["readySince"]) + bake
+    scale_down_due = _when(status["standby"]["scaleDownAt"])
+    blue = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}-blue"
+    while ((await kube.get(blue)) or {}).get("spec", {}).get("replicas") != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{namespace}: blue not scaled down")
+        await asyncio.sleep(poll)
+    scaled_down = time.time()
+    await asyncio.sleep(0.5)  # the passes the scale-down's own events trigger
+    requests_after, cpu_after = probe.requests(), probe.cpu_seconds()
+    requests = {
+        k: v - requests_before.get(k, 0.0)
+        for k, v in requests_after.items()
+        if v > requests_before.get(k, 0.0)
+    }
+    return {
+        "bake_lateness": switched - bake_due,
+        "scale_down_lateness": scaled_down - scale_down_due,
+        "requests": requests,
+        "cpu_seconds": cpu_after - cpu_before,
+    }
+
+
 async def one_run(
-    cluster: LocalCluster, kube: Kube, index: int, poll: float, fail_after: float
-) -> tuple[float, float]:
-    """One TradingBot: (promote reaction, rollback latency) in seconds."""
+    cluster: LocalCluster,
+    kube: Kube,
+    probe: OperatorProbe,
+    index: int,
+    poll: float,
+    fail_after: float,
+    bake: int,
+) -> tuple[float, float, JSON]:
+    """One TradingBot: (promote reaction, rollback latency, clean promotion figures)."""
     namespace, name = f"bench-{index}", "bot"
     kubectl(cluster, "create", "namespace", namespace)
     kubectl(
@@ -122,6 +220,7 @@ async def one_run(
         post_promotion=post,
         labels={"ploy.dev/fault": "ready-then-fail"},
         fail_after=f"{3600}s",
+        bake=bake,
     )
     await kube.request("POST", tradingbot_path(namespace), body=manifest)
     await _wait(kube, namespace, name, lambda s: s.get("phase") == "Healthy")
@@ -156,20 +255,23 @@ async def one_run(
             f"run {index}: ready {ready_at} switched {switched_at} failed {failed_at} back {back_at}"
         )
     assert ready_at is not None and switched_at is not None and failed_at is not None and back_at is not None
+    await _wait(kube, namespace, name, lambda s: not s.get("rollout") and s.get("activeColor") == "blue")
+    clean = await clean_promotion(kube, probe, namespace, name, poll, bake)
     kubectl(cluster, "delete", "namespace", namespace, "--wait=false")
-    return switched_at - (ready_at + BAKE_SECONDS), back_at - failed_at
+    return switched_at - (ready_at + bake), back_at - failed_at, clean
 
 
-async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float) -> JSON:
+async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float, bake: int) -> JSON:
     """Run the operator in a thread and measure ``runs`` TradingBots one after another."""
     stop, ready = threading.Event(), threading.Event()
     options = RunOptions(metrics_port=0, kubeconfig=str(cluster.kubeconfig))
-    thread = threading.Thread(
-        target=lambda: asyncio.run(
-            run_operator(options, stop_flag=stop, ready_flag=ready, registry=CollectorRegistry())
-        ),
-        daemon=True,
-    )
+    probe = OperatorProbe(CollectorRegistry())
+
+    def operator_thread() -> None:
+        probe.tid = threading.get_native_id()
+        asyncio.run(run_operator(options, stop_flag=stop, ready_flag=ready, registry=probe.registry))
+
+    thread = threading.Thread(target=operator_thread, daemon=True)
     thread.start()
     await asyncio.to_thread(ready.wait, 60)
     configuration = Configuration()
@@ -177,12 +279,14 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
     api = ApiClient(configuration)
     promote: list[float] = []
     rollback: list[float] = []
+    clean: list[JSON] = []
     try:
         kube = Kube(api)
         for index in range(runs):
-            p, r = await one_run(cluster, kube, index, poll, fail_after)
+            p, r, c = await one_run(cluster, kube, probe, index, poll, fail_after, bake)
             promote.append(p)
             rollback.append(r)
+            clean.append(c)
     finally:
         await api.close()
         stop.set()
@@ -192,18 +296,33 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
         "python": platform.python_version(),
         "runs": runs,
         "poll_seconds": poll,
-        "bake_seconds": BAKE_SECONDS,
+        "bake_seconds": bake,
         "promote_reaction": summary(promote),
         "rollback_latency": summary(rollback),
-        "note": "local control plane (kwok pods); Kubernetes timestamps have 1 s resolution",
+        "gate_lateness": {
+            "bake": summary([c["bake_lateness"] for c in clean]),
+            "scale_down": summary([c["scale_down_lateness"] for c in clean]),
+        },
+        "api_requests_per_rollout": per_rollout([c["requests"] for c in clean]),
+        "cpu_seconds_per_rollout": summary([c["cpu_seconds"] for c in clean]),
+        "note": "local control plane (kwok pods) on a shared 2-core machine: indicative under load; "
+        "the promote reaction has 1 s resolution (Kubernetes timestamps), gate lateness the poll's",
     }
+
+
+def per_rollout(runs: list[dict[str, float]]) -> JSON:
+    """Mean requests per rollout, in total and by ``verb resource``."""
+    keys = sorted({k for r in runs for k in r})
+    by = {k: round(sum(r.get(k, 0.0) for r in runs) / len(runs), 1) for k in keys}
+    return {"total": round(sum(by.values()), 1), "by_verb_resource": by}
 
 
 def main() -> None:
     """Parse arguments, start the control plane, print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--poll", type=float, default=0.02, help="seconds between polls")
+    parser.add_argument("--poll", type=float, default=0.01, help="seconds between polls")
+    parser.add_argument("--bake", type=int, default=BAKE_SECONDS, help="bakeSeconds (0: promote once Ready)")
     parser.add_argument("--fail-after", type=float, default=4.0, help="seconds green stays Ready")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-bench-") as tmp:
@@ -211,7 +330,7 @@ def main() -> None:
         cluster.start()
         try:
             install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
-            result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after))
+            result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after, args.bake))
         finally:
             cluster.stop()
     print(json.dumps(result, indent=2))

@@ -39,6 +39,9 @@ def run(
         help="Prometheus queried by the metric analysis gate (spec.rollout.analysis), e.g. "
         "http://prometheus-operated.monitoring:9090; none: every analysis query is inconclusive.",
     ),
+    resync_seconds: float = typer.Option(
+        300.0, "--resync-seconds", min=1.0, help="Longest time between two passes over a TradingBot."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run the operator until SIGTERM/SIGINT."""
@@ -50,6 +53,10 @@ def run(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # kopf logs "Handler ... succeeded" at INFO for every watch event (thousands a minute at 1,000
+        # TradingBots); its warnings and errors still show.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     options = RunOptions(
         namespaces=tuple(namespace),
         all_namespaces=not namespace,
@@ -58,6 +65,7 @@ def run(
         metrics_port=metrics_port,
         liveness=liveness,
         prometheus_url=prometheus_url,
+        resync_seconds=resync_seconds,
     )
     asyncio.run(run_operator(options))
 

@@ -96,33 +96,71 @@ def build_registry(
         await reconciler.close()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def tradingbot_event(*, type: str, namespace: str | None, name: str, **_: Any) -> None:
+    async def tradingbot_event(
+        *, type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
+    ) -> None:
         if namespace is None:
             return
         if type == "DELETED":
             reconciler.forget(namespace, name)
             return
-        reconciler.trigger(namespace, name)
+        # type None: kopf's listing (startup, an expired watch), not a change someone just made.
+        reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name, listing=type is None)
 
-    def owner_trigger(labels: Mapping[str, str], namespace: str | None) -> None:
+    def owner_changed(
+        plural: str,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+    ) -> None:
         owner = labels.get(LABEL_TRADINGBOT)
         if owner and namespace:
-            reconciler.trigger(namespace, owner)
+            name, version = str(meta.get("name")), meta.get("resourceVersion")
+            reconciler.changed(plural, namespace, name, version, owner, deleted=type == "DELETED")
 
     @kopf.on.event("apps", "v1", "deployments", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def deployment_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def deployment_event(
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        owner_changed("deployments", type, labels, namespace, meta)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def pod_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def pod_event(
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        owner_changed("pods", type, labels, namespace, meta)
 
     @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def service_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def service_event(
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        owner_changed("services", type, labels, namespace, meta)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def job_event(*, labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-        owner_trigger(labels, namespace)
+    async def job_event(
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        owner_changed("jobs", type, labels, namespace, meta)
 
     return registry

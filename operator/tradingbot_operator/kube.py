@@ -10,9 +10,14 @@ Three jobs:
 
 * :meth:`Kube.observe` lists a TradingBot's children by the ``ploy.dev/tradingbot`` label and turns them
   into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
-* :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: read the
-  live child, create it when missing, else check it is owned and patch it only when its kind says it
-  differs); ``404``/``409`` on the way are expected races, not errors;
+* :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: take the
+  live child from the pass's own listing, create it when missing, else check it is owned and patch it
+  only when its kind says it differs); ``404``/``409`` on the way are expected races, not errors. The
+  listing is the pass's read of the children, milliseconds old, and no write depends on it being the
+  newest: creates fail with 409 on an existing name (then the child is read again), and the patches
+  carry the operator's whole intent for the fields it owns (replace, no precondition), so a write
+  decided on a slightly old read is either needed or a no-op, and a change made after the listing has
+  its own watch event and pass;
 * :meth:`Kube.write_status` writes the TradingBot status once per pass through the status subresource
   (JSON merge patch guarded by ``metadata.resourceVersion``, so a pass that planned from a stale view
   fails with :class:`StaleObject` instead of overwriting a newer status).
@@ -28,7 +33,7 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +87,34 @@ def _pods(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods"
 
 
+# Kubernetes API verbs by HTTP method (a GET of a collection is "list"; watches are kopf's, not here).
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def verb_and_resource(method: str, path: str) -> tuple[str, str]:
+    """The Kubernetes API verb and resource of a request, as the API server's audit log names them.
+
+    ``("get", "deployments")`` for ``GET /apis/apps/v1/namespaces/ns/deployments/x``, ``("list",
+    "pods")`` for a collection, ``("patch", "tradingbots/status")`` for a subresource. Unknown shapes
+    give ``("<method lower>", "other")``; never raises.
+    """
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        rest = parts[3:]
+    else:
+        return method.lower(), "other"
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    if not rest:
+        return method.lower(), "other"
+    resource = rest[0] if len(rest) < 3 else f"{rest[0]}/{rest[2]}"
+    if method == "GET":
+        return ("get" if len(rest) > 1 else "list"), resource
+    return _VERBS.get(method, method.lower()), resource
+
+
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JSON:
     """The RFC 7386 JSON merge patch turning ``old`` into ``new`` (lists are replaced whole).
 
@@ -116,20 +149,35 @@ def parse_status(raw: Mapping[str, Any] | None) -> TradingBotStatus:
     return TradingBotStatus.model_validate(dict(raw or {}))
 
 
+# Resources whose own writes are remembered (:meth:`Kube.seen`); Events are never watched.
+_WATCHED = frozenset({"tradingbots", "deployments", "services", "configmaps", "jobs"})
+Listed = dict[tuple[str, str], JSON]
+"""The live children a pass listed, by (plural, name); the pass's writes update it."""
+
+
 class Kube:
     """The operator's Kubernetes client: raw JSON requests, observation, actions, status, Events.
 
     ``api`` is a ``kubernetes.aio.client.ApiClient`` owned by the caller (closed by it).
     ``instance`` names this operator process in Events (default: the host name); ``timeout`` is the
-    total seconds allowed per request (``asyncio.TimeoutError`` beyond it).
+    total seconds allowed per request (``asyncio.TimeoutError`` beyond it); ``on_request(verb,
+    resource)`` is called once per request sent (see :func:`verb_and_resource`), e.g. to count them.
     """
 
     def __init__(
-        self, api: ApiClient, *, instance: str | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS
+        self,
+        api: ApiClient,
+        *,
+        instance: str | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        on_request: Callable[[str, str], None] | None = None,
     ) -> None:
         self._api = api
         self.instance = instance or socket.gethostname()
         self.timeout = timeout
+        self._on_request = on_request
+        # (plural, namespace, name) -> the object's last known resourceVersion (own writes, watch events).
+        self._written: dict[tuple[str, str, str], str] = {}
 
     # --- transport -------------------------------------------------------------------------------------
 
@@ -146,6 +194,8 @@ class Kube:
 
         Raises ``ApiException`` (with ``.status``) for any non-2xx answer.
         """
+        if self._on_request is not None:
+            self._on_request(*verb_and_resource(method, path))
         params = await self._api.param_serialize(
             method=method,
             resource_path=path,
@@ -161,7 +211,45 @@ class Kube:
                 status=response.status, reason=response.reason, body=data.decode("utf-8", "replace")
             )
         decoded: JSON = json.loads(data) if data else {}
+        if method != "GET":
+            self._remember(path, decoded)
         return decoded
+
+    def _remember(self, path: str, answer: JSON) -> None:
+        meta = answer.get("metadata") if isinstance(answer, dict) else None
+        if not meta or "resourceVersion" not in meta or "name" not in meta:
+            return
+        plural = verb_and_resource("GET", path)[1].split("/")[0]
+        if plural in _WATCHED:
+            self._written[(plural, meta.get("namespace", ""), meta["name"])] = meta["resourceVersion"]
+
+    def seen(self, plural: str, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Record ``resource_version`` as the object's last known version; True when it already was.
+
+        Known versions come from this process's own writes and from earlier watch events. An event
+        carrying a known version shows a state a pass already planned from (the pass that wrote it, or
+        the pass the first event of it started): another pass would find nothing to do. This drops
+        the passes the operator's own writes and kopf's re-listings (after a watch expired) caused.
+        """
+        if resource_version is None:
+            return False
+        key = (plural, namespace, name)
+        if self._written.get(key) == resource_version:
+            return True
+        self._written[key] = resource_version
+        return False
+
+    def forget_object(self, plural: str, namespace: str, name: str) -> None:
+        """Drop the last known version of a deleted object."""
+        self._written.pop((plural, namespace, name), None)
+
+    def forget_writes(self, namespace: str, name: str) -> None:
+        """Drop the remembered writes of a deleted TradingBot and of its children (``<name>-...``; a
+        TradingBot whose name extends it loses its memory too, which costs it one pass, nothing more)."""
+        for key in [
+            k for k in self._written if k[1] == namespace and (k[2] == name or k[2].startswith(f"{name}-"))
+        ]:
+            del self._written[key]
 
     async def get(self, path: str) -> JSON | None:
         """GET ``path``; None on 404."""
@@ -238,8 +326,12 @@ class Kube:
 
     # --- actions ---------------------------------------------------------------------------------------
 
-    async def apply(self, body: JSON, action: Action) -> None:
-        """Carry out one plan action for the TradingBot ``body``, checking the live object first."""
+    async def apply(self, body: JSON, action: Action, listed: Listed | None = None) -> None:
+        """Carry out one plan action for the TradingBot ``body``, checking the live object first.
+
+        ``listed``: the pass's listing of the children (:attr:`Snapshot.listed`, copied): the live
+        object is taken from it instead of a GET, and the writes update it. None: read each live.
+        """
         owner = Owner.from_body(body)
         match action:
             case EmitEvent():
@@ -252,34 +344,51 @@ class Kube:
                     )
             case EnsureConfigMap():
                 await self.ensure(
-                    owner, CONFIG_MAP, children.config_map(owner, action.config_hash, action.data)
+                    owner, CONFIG_MAP, children.config_map(owner, action.config_hash, action.data), listed
                 )
             case EnsureDeployment():
                 desired = children.deployment(
                     owner, action.color, action.revision, action.replicas, action.pod
                 )
-                await self.ensure(owner, DEPLOYMENT, desired)
+                await self.ensure(owner, DEPLOYMENT, desired, listed)
             case ScaleDeployment():
-                await self._scale_deployment(owner, action)
+                await self._scale_deployment(owner, action, listed)
             case EnsureService():
-                await self.ensure(owner, SERVICE, children.service(owner, action.role, action.color))
+                await self.ensure(owner, SERVICE, children.service(owner, action.role, action.color), listed)
             case EnsureMigrationJob():
                 desired = children.migration_job(owner, action.revision, action.args, action.pod)
-                await self.ensure(owner, JOB, desired)
+                await self.ensure(owner, JOB, desired, listed)
             case DeleteMigrationJob():
-                await self._delete_job(owner, action)
+                await self._delete_job(owner, action, listed)
 
-    async def ensure(self, owner: Owner, kind: ChildKind, desired: JSON) -> None:
+    async def _live(self, kind: ChildKind, namespace: str, name: str, listed: Listed | None) -> JSON | None:
+        """The child from the pass's listing when there is one (absent there: None), else a GET."""
+        if listed is not None:
+            return listed.get((kind.plural, name))
+        return await self.get(kind.path(namespace, name))
+
+    @staticmethod
+    def _wrote(kind: ChildKind, listed: Listed | None, answer: JSON | None) -> None:
+        if listed is not None and answer and "metadata" in answer:
+            listed[(kind.plural, answer["metadata"]["name"])] = answer
+
+    async def ensure(
+        self, owner: Owner, kind: ChildKind, desired: JSON, listed: Listed | None = None
+    ) -> None:
         """Check, then act: make the child ``desired`` (wire JSON, named in its metadata) exist as built.
 
-        Missing: create it (409, someone created it meanwhile: read it again and go on). Present: raise
+        The live child comes from ``listed`` (the pass's listing) or a GET. Missing: create it (409,
+        it exists, e.g. unlabelled or created meanwhile: read it and go on). Present: raise
         :class:`ForeignChild` unless ``owner`` controls it; patch it only when ``kind.differs`` says so
         (never for an immutable kind). A child gone between the steps is left to the next pass.
         """
-        path = kind.path(owner.namespace, desired["metadata"]["name"])
-        live = await self.get(path)
+        name = desired["metadata"]["name"]
+        path = kind.path(owner.namespace, name)
+        live = await self._live(kind, owner.namespace, name, listed)
         if live is None:
-            if await self.create(kind.path(owner.namespace), desired) is not None:
+            created = await self.create(kind.path(owner.namespace), desired)
+            if created is not None:
+                self._wrote(kind, listed, created)
                 return
             live = await self.get(path)
             if live is None:
@@ -288,11 +397,12 @@ class Kube:
         if kind.differs is None or kind.patch is None or not kind.differs(live, desired):
             return
         body, content_type = kind.patch(live, desired)
-        await self.request("PATCH", path, body=body, content_type=content_type)
+        self._wrote(kind, listed, await self.request("PATCH", path, body=body, content_type=content_type))
 
-    async def _scale_deployment(self, owner: Owner, action: ScaleDeployment) -> None:
-        path = DEPLOYMENT.path(owner.namespace, children.deployment_name(owner.name, action.color))
-        live = await self.get(path)
+    async def _scale_deployment(self, owner: Owner, action: ScaleDeployment, listed: Listed | None) -> None:
+        name = children.deployment_name(owner.name, action.color)
+        path = DEPLOYMENT.path(owner.namespace, name)
+        live = await self._live(DEPLOYMENT, owner.namespace, name, listed)
         if live is None:
             return
         _check_owned(live, owner)
@@ -301,16 +411,18 @@ class Kube:
         # No resourceVersion precondition: the controller's status updates would make it fail often,
         # and the operator is the only writer of spec.replicas.
         try:
-            await self.request(
+            answer = await self.request(
                 "PATCH", path, body={"spec": {"replicas": action.replicas}}, content_type=MERGE_PATCH
             )
+            self._wrote(DEPLOYMENT, listed, answer)
         except ApiException as exc:
             if exc.status != NOT_FOUND:
                 raise
 
-    async def _delete_job(self, owner: Owner, action: DeleteMigrationJob) -> None:
-        path = JOB.path(owner.namespace, children.migration_job_name(owner.name, action.revision))
-        live = await self.get(path)
+    async def _delete_job(self, owner: Owner, action: DeleteMigrationJob, listed: Listed | None) -> None:
+        name = children.migration_job_name(owner.name, action.revision)
+        path = JOB.path(owner.namespace, name)
+        live = await self._live(JOB, owner.namespace, name, listed)
         if live is None or not children.is_owned_by(live, owner):
             return
         try:

@@ -94,7 +94,7 @@ async def run_operator(
     api = ApiClient(configuration)
     prometheus = Prometheus(options.prometheus_url)
     try:
-        kube = Kube(api)
+        kube = Kube(api, on_request=metrics.api_request)
         reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds, prometheus=prometheus)
         if on_reconciler is not None:
             on_reconciler(reconciler)

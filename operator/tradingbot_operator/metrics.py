@@ -11,7 +11,12 @@ Names follow Prometheus conventions (base units, ``_total`` for counters, ``_sec
 * ``ploy_operator_reconcile_errors_total``: reconcile passes that raised;
 * ``ploy_operator_analysis_measurements_total{namespace,name,query,result}``: metric analysis
   measurements (``spec.rollout.analysis``) by result (Successful, Failed, Inconclusive);
-* ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot.
+* ``ploy_operator_active_epoch{namespace,name}``: ``status.epoch`` of each TradingBot;
+* ``ploy_operator_api_requests_total{verb,resource}``: requests this operator sent to the API server
+  (client side, Kubernetes verbs: get, list, create, patch, delete; kopf's watch streams not counted);
+* ``ploy_operator_workqueue_wait_seconds{lane}``: from a pass being asked for to it getting one of the
+  bounded slots (``lane``: ``change`` or ``resync``);
+* ``ploy_operator_reconcile_duration_seconds{lane}``: how long one pass took (observe, plan, writes).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from tradingbot_operator.plan import RolledBack, RolloutEnded, Transition
 
 # Rollouts take seconds (tests) to tens of minutes (production bake + post-promotion windows).
 ROLLOUT_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
+# Queue waits and passes take milliseconds when idle, seconds under a burst.
+PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, float("inf"))
 # A rollback to a warm color should take well under a second; the tail is what matters.
 ROLLBACK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, float("inf"))
 
@@ -72,6 +79,38 @@ class OperatorMetrics:
             ["namespace", "name"],
             registry=registry,
         )
+
+        self.api_requests = Counter(
+            "ploy_operator_api_requests",
+            "Requests the operator sent to the Kubernetes API server, by verb and resource (kopf's watch "
+            "streams not counted).",
+            ["verb", "resource"],
+            registry=registry,
+        )
+
+        self.queue_wait = Histogram(
+            "ploy_operator_workqueue_wait_seconds",
+            "Seconds from a pass being asked for to it getting a slot, by lane (change, resync).",
+            ["lane"],
+            buckets=PASS_BUCKETS,
+            registry=registry,
+        )
+        self.pass_duration = Histogram(
+            "ploy_operator_reconcile_duration_seconds",
+            "Seconds one reconcile pass took (observe, plan, status and child writes), by lane.",
+            ["lane"],
+            buckets=PASS_BUCKETS,
+            registry=registry,
+        )
+
+    def pass_timing(self, lane: str, waited: float, worked: float) -> None:
+        """Record one pass's wait for a slot and its duration (seconds; the work queue's ``on_run``)."""
+        self.queue_wait.labels(lane).observe(waited)
+        self.pass_duration.labels(lane).observe(worked)
+
+    def api_request(self, verb: str, resource: str) -> None:
+        """Count one API request (``Kube``'s ``on_request`` hook)."""
+        self.api_requests.labels(verb, resource).inc()
 
     def record_pass(
         self,

@@ -16,6 +16,7 @@ their status alone. Time is read from the injected ``clock`` only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from tradingbot_operator.actions import EnsureService
+from tradingbot_operator.actions import EmitEvent, EnsureService
 from tradingbot_operator.bake import ReadyObservations
 from tradingbot_operator.children import JSON, Owner
 from tradingbot_operator.epochs import EpochMemory
@@ -72,6 +73,23 @@ class PassResult:
     again: bool = False
 
 
+# Seconds; the shortest wait for a gate not yet due, so a gate due "any moment" cannot spin the loop.
+MIN_GATE_WAIT_SECONDS = 0.001
+
+
+def remaining(requeue_after: float | None, planned_at: datetime, finished_at: datetime) -> float | None:
+    """The plan's ``requeue_after`` (seconds from ``planned_at``) as seconds from ``finished_at``.
+
+    The pass's writes take time after the plan read the clock; the timer starts after them, so without
+    this a gate fired that much late. A gate still ahead when planned stays positive (at least
+    ``MIN_GATE_WAIT_SECONDS``); 0 (due now) and None pass through unchanged.
+    """
+    if requeue_after is None or requeue_after <= 0:
+        return requeue_after
+    elapsed = (finished_at - planned_at).total_seconds()
+    return max(MIN_GATE_WAIT_SECONDS, requeue_after - max(0.0, elapsed))
+
+
 def utc_now() -> datetime:
     """The wall clock, timezone-aware UTC (the default ``clock``)."""
     return datetime.now(UTC)
@@ -108,6 +126,7 @@ class Reconciler:
             retry_at_once=(StaleObject,),
             on_error=self._failed,
             on_forget=self._forgotten,
+            on_run=metrics.pass_timing,
         )
         # Per TradingBot: its UID (to drop the memories below when it is gone) and the generation whose
         # invalid spec was already reported.
@@ -121,6 +140,33 @@ class Reconciler:
         self.rejections = Rejections()
 
     # --- scheduling (the work queue) ---------------------------------------------------------------
+
+    def changed(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None,
+        owner: str,
+        *,
+        deleted: bool = False,
+        listing: bool = False,
+    ) -> None:
+        """A watch event: ``plural/name`` (the TradingBot ``owner`` or one of its children) changed.
+
+        Triggers a pass over ``owner`` unless the event carries a version already known
+        (:meth:`Kube.seen`: this process wrote it, or an earlier event carried it), whose state a pass
+        already planned from (issue 14: such passes were half of all, and a re-listing by kopf queued
+        one per object). A change of the TradingBot itself runs in the work queue's urgent lane, unless
+        it comes from kopf's listing (``listing``: at startup every TradingBot is "changed").
+        """
+        if deleted:
+            self.kube.forget_object(plural, namespace, name)
+        elif self.kube.seen(plural, namespace, name, resource_version):
+            return
+        # A TradingBot change not written by this process is someone's intent (spec, promote/abort/retry
+        # annotations): it runs in the urgent lane, never behind the passes of other bots' rollouts.
+        self.queue.trigger((namespace, owner), urgent=plural == "tradingbots" and not listing)
 
     def trigger(self, namespace: str, name: str, delay: float = 0.0, *, resync: bool = False) -> None:
         """Ask for a pass over ``namespace/name`` now (``delay`` 0) or after ``delay`` seconds.
@@ -150,6 +196,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers, memories and metric series of a deleted TradingBot."""
         self.queue.forget((namespace, name))
+        self.kube.forget_writes(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""
@@ -230,13 +277,26 @@ class Reconciler:
             self.epochs.wrote(uid, result.status.epoch)
             written = True
         refused: list[str] = []
-        for action in result.actions:
-            try:
-                await self.kube.apply(body, action)
-            except ApiException as exc:
-                if not is_rejection(exc):
-                    raise
-                refused.append(api_message(exc))  # the other actions still follow the status
+        listed = dict(snapshot.listed)
+        # Events are for people (Kube.apply never raises for them): they go out alongside the child
+        # writes instead of ahead of them, so they cannot hold back a switch.
+        events: list[asyncio.Task[None]] = []
+        try:
+            for action in result.actions:
+                if isinstance(action, EmitEvent):
+                    events.append(asyncio.create_task(self.kube.apply(body, action)))
+                    continue
+                try:
+                    await self.kube.apply(body, action, listed)
+                except ApiException as exc:
+                    if not is_rejection(exc):
+                        raise
+                    refused.append(api_message(exc))  # the other actions still follow the status
+        except BaseException:
+            for task in events:
+                task.cancel()
+            raise
+        await asyncio.gather(*events)
         if refused:
             message = "; ".join(refused)[:1000]
             if self.rejections.record(uid, message):
@@ -273,7 +333,7 @@ class Reconciler:
         return PassResult(
             status_written=written,
             actions=len(result.actions),
-            requeue_after=result.requeue_after,
+            requeue_after=remaining(result.requeue_after, now, self.clock()),
             again=again,
         )
 

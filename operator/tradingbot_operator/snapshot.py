@@ -35,10 +35,13 @@ from tradingbot_operator.observed import DeploymentFacts, Observed, ServiceFacts
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The plan's ``observed`` plus, per color, when its pods last showed trouble (UTC)."""
+    """The plan's ``observed`` plus, per color, when its pods last showed trouble (UTC), and the listed
+    Deployments, Services, ConfigMaps and Jobs by ``metadata.name`` under their plural
+    (``("services", "bot")``): the live objects the pass's actions check before they write."""
 
     observed: Observed
     failed_at: Mapping[Color, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    listed: Mapping[tuple[str, str], JSON] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def build_snapshot(
@@ -54,6 +57,7 @@ def build_snapshot(
     owner = Owner.from_body(body)
     meta = body["metadata"]
     deployments, services = list(deployments), list(services)
+    config_maps, jobs = list(config_maps), list(jobs)
     pods_by_color: dict[Color, list[JSON]] = {c: [] for c in Color}
     failed_at: dict[Color, datetime] = {}
     for pod in pods:
@@ -91,4 +95,14 @@ def build_snapshot(
         config_maps=hashes,
         jobs=job_list,
     )
-    return Snapshot(observed=observed, failed_at=MappingProxyType(failed_at))
+    listed = {
+        (plural, item["metadata"]["name"]): item
+        for plural, items in (
+            ("deployments", deployments),
+            ("services", services),
+            ("configmaps", config_maps),
+            ("jobs", jobs),
+        )
+        for item in items
+    }
+    return Snapshot(observed=observed, failed_at=MappingProxyType(failed_at), listed=MappingProxyType(listed))

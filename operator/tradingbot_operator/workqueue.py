@@ -2,9 +2,13 @@
 
 :meth:`WorkQueue.trigger` asks for the work of one key now or after a delay. The work of one key never
 overlaps itself; triggers arriving while it runs coalesce into one follow-up run. After a run the key
-is due again after the :class:`Done`'s ``requeue_after`` (floor ``min_requeue_seconds``), else after
+is due again after the :class:`Done`'s ``requeue_after`` (a requeue of 0, "due now", waits
+``min_requeue_seconds``; a positive one is a gate's due time and is kept exactly), else after
 ``resync_seconds`` (a *resync*: a run nothing in particular asked for, which runs in its own small
-lane so it never queues ahead of a run a change asked for). A run that raised is retried after
+lane so it never queues ahead of a run a change asked for). An *urgent* run (a change a person or
+tool asked for, e.g. a new spec) has its own lane too, so it never queues behind the runs a burst of
+other changes asked for. A run still waiting for its lane's slot gives way to a trigger of a more
+urgent lane (resync < change < urgent), which does the same work. A run that raised is retried after
 ``backoff_first_seconds``, doubling up to ``backoff_max_seconds``; an exception of ``retry_at_once``
 (e.g. an optimistic-concurrency conflict) runs the work again at once instead. Waiting is an event-loop
 timer (``loop.call_later``), never a sleep; the timers are in memory only.
@@ -24,10 +28,14 @@ K = TypeVar("K", bound=Hashable)
 
 # Seconds; a run that finds nothing due still runs this often.
 RESYNC_SECONDS = 300.0
-# Seconds; floor of a requeue, so work that is due "now" cannot spin the loop.
+# Seconds; what a requeue of 0 ("due now") waits, so work that stays due cannot spin the loop. A
+# positive requeue is a gate's due time and is kept as it is: flooring it made gates fire late.
 MIN_REQUEUE_SECONDS = 0.2
-# Runs at once over all keys (resyncs get an eighth of it, at least one, in their own lane).
+# Runs at once in the change lane and as many in the urgent lane; resyncs get an eighth of it (at
+# least one) in their own lane.
 MAX_CONCURRENT = 16
+RESYNC, CHANGE, URGENT = 0, 1, 2
+LANE_NAMES = ("resync", "change", "urgent")
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -36,7 +44,8 @@ BACKOFF_MAX_SECONDS = 30.0
 class Done:
     """How one run of a key's work ended.
 
-    ``requeue_after``: seconds until the key is due again (None: after the resync interval);
+    ``requeue_after``: seconds until the key is due again (None: after the resync interval; 0: after
+    the queue's ``min_requeue_seconds``);
     ``again``: run once more right away (something this run changed needs another look);
     ``gone``: the key's object no longer exists: forget the key (no timer, ``on_forget`` called).
     """
@@ -55,13 +64,19 @@ class _KeyState:
     timer_resync: bool = False
     failures: int = 0
     runs: int = 0
+    # The lane whose slot the run in flight still waits for (None: it has started the work).
+    waiting: int | None = None
+    # The most urgent lane a trigger during the run asked for (its follow-up runs there).
+    dirty_lane: int = CHANGE
 
 
 class WorkQueue(Generic[K]):
     """Runs ``work(key)`` per key, one run at a time per key, on the running event loop.
 
     ``on_error(key, retry_in_seconds)`` is called inside the ``except`` block of a run that raised (so
-    ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten.
+    ``logging.exception`` works there); ``on_forget(key)`` when a key is forgotten; ``on_run(lane,
+    waited_seconds, worked_seconds)`` after every run that got its slot (``lane`` ``"resync"``,
+    ``"change"`` or ``"urgent"``; the wait for a slot and the work, by the loop's clock).
     """
 
     def __init__(
@@ -76,6 +91,7 @@ class WorkQueue(Generic[K]):
         retry_at_once: tuple[type[BaseException], ...] = (),
         on_error: Callable[[K, float], None] = lambda key, delay: None,
         on_forget: Callable[[K], None] = lambda key: None,
+        on_run: Callable[[str, float, float], None] = lambda lane, waited, worked: None,
     ) -> None:
         self._work = work
         self.resync_seconds = resync_seconds
@@ -84,19 +100,25 @@ class WorkQueue(Generic[K]):
         self._retry_at_once = retry_at_once
         self._on_error = on_error
         self._on_forget = on_forget
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self._resync_slots = asyncio.Semaphore(max(1, max_concurrent // 8))
+        self._on_run = on_run
+        self._lanes = (
+            asyncio.Semaphore(max(1, max_concurrent // 8)),
+            asyncio.Semaphore(max_concurrent),
+            asyncio.Semaphore(max_concurrent),
+        )
         self._keys: dict[K, _KeyState] = {}
         self._closed = False
         self._paused = False
         self._held: set[K] = set()
 
-    def trigger(self, key: K, delay: float = 0.0, *, resync: bool = False) -> None:
+    def trigger(self, key: K, delay: float = 0.0, *, resync: bool = False, urgent: bool = False) -> None:
         """Ask for a run of ``key`` now (``delay`` 0) or after ``delay`` seconds.
 
         A pending earlier timer wins over a later one; a trigger during a run makes one more run.
-        ``resync`` marks a periodic run nothing in particular asked for (it runs in its own lane).
+        ``resync`` marks a periodic run nothing in particular asked for, ``urgent`` a change a person
+        or tool asked for (each runs in its own lane).
         """
+        lane = URGENT if urgent else RESYNC if resync else CHANGE
         if self._closed:
             return
         if self._paused:
@@ -115,9 +137,15 @@ class WorkQueue(Generic[K]):
             state.timer = loop.call_later(delay, self._fire, key)
             return
         if state.running is not None and not state.running.done():
-            state.dirty = True
-            return
-        state.running = loop.create_task(self._run(key, resync), name=f"work {key}")
+            if state.waiting is None or state.waiting >= lane:
+                state.dirty = True
+                state.dirty_lane = max(state.dirty_lane, lane)
+                return
+            # A run still queueing for a slot of a less urgent lane gives way (issue 14: a spec change
+            # waited behind 1,000 queued resyncs, or behind a burst of other bots' passes).
+            state.running.cancel()
+        state.waiting = None
+        state.running = loop.create_task(self._run(key, lane), name=f"work {key}")
 
     def _fire(self, key: K) -> None:
         state = self._keys.get(key)
@@ -178,19 +206,29 @@ class WorkQueue(Generic[K]):
         state = self._keys.get(key)
         return state.runs if state else 0
 
-    async def _run(self, key: K, resync: bool = False) -> None:
+    async def _run(self, key: K, lane: int = CHANGE) -> None:
         state = self._keys[key]
         while True:
             state.dirty = False
+            state.dirty_lane = CHANGE
             delay: float | None
             next_is_resync = False
+            loop = asyncio.get_running_loop()
+            queued = loop.time()
             try:
-                async with self._resync_slots if resync else self._slots:
-                    done = await self._work(key)
+                state.waiting = lane
+                async with self._lanes[lane]:
+                    state.waiting = None
+                    started = loop.time()
+                    try:
+                        done = await self._work(key)
+                    finally:
+                        self._on_run(LANE_NAMES[lane], started - queued, loop.time() - started)
             except asyncio.CancelledError:
                 raise
             except self._retry_at_once:
                 state.dirty = True
+                state.dirty_lane = max(state.dirty_lane, lane)
                 delay = None
             except Exception:
                 state.failures += 1
@@ -203,11 +241,13 @@ class WorkQueue(Generic[K]):
                 if done.gone:
                     self.forget(key)
                     return
-                state.dirty = state.dirty or done.again
+                if done.again:
+                    state.dirty = True
+                    state.dirty_lane = max(state.dirty_lane, lane)
                 delay = self.resync_seconds
                 next_is_resync = True
                 if done.requeue_after is not None and done.requeue_after < self.resync_seconds:
-                    delay = max(done.requeue_after, self._min_requeue)
+                    delay = done.requeue_after if done.requeue_after > 0 else self._min_requeue
                     next_is_resync = False
             if key not in self._keys or self._closed or self._paused:
                 return
@@ -215,4 +255,4 @@ class WorkQueue(Generic[K]):
                 self.trigger(key, delay=delay, resync=next_is_resync)
             if not state.dirty:
                 return
-            resync = False  # the follow-up run was asked for by a trigger
+            lane = state.dirty_lane  # the follow-up run was asked for by a trigger

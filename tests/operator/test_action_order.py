@@ -119,13 +119,13 @@ class RecordingKube:
         self.calls.append(("status", status.active_color, status.epoch))
         return body
 
-    async def apply(self, body: dict[str, Any], action: Action) -> None:
+    async def apply(self, body: dict[str, Any], action: Action, listed: object = None) -> None:
         self.calls.append(("event", action.reason) if isinstance(action, EmitEvent) else describe(action))
 
 
 async def test_the_reconciler_writes_the_status_before_any_action() -> None:
-    """A promote request on a Ready green: status (green, epoch 2) first, then the Events, then the
-    Services."""
+    """A promote request on a Ready green: status (green, epoch 2) first, then the Services; the Events
+    go out alongside them (best effort, they must not hold back the switch)."""
     bot = promoted_bot()
     bot.annotations[ANNOTATION_PROMOTE] = "1"
     observed = bot.world.observe(bot.generation, bot.annotations)
@@ -151,9 +151,9 @@ async def test_the_reconciler_writes_the_status_before_any_action() -> None:
     assert result.status_written
     assert kube.calls == [
         ("status", GREEN, 2),
-        ("event", "Switched"),
         ("service", "active", "green"),
         ("service", "preview", "blue"),
+        ("event", "Switched"),
     ]
     assert bot.now > T0
     await reconciler.close()

@@ -79,6 +79,15 @@ async def test_requeue_has_a_floor() -> None:
     await queue.close()
 
 
+async def test_a_positive_requeue_below_the_floor_is_kept() -> None:
+    work = Script(Done(requeue_after=0.03))
+    queue = work.queue(min_requeue_seconds=0.2)
+    queue.trigger("a")
+    await asyncio.sleep(0.1)
+    assert len(work.calls) >= 2, "a gate due in 30 ms is not held back to the 0.2 s floor"
+    await queue.close()
+
+
 async def test_errors_back_off_doubling_and_reset_after_success() -> None:
     work = Script(RuntimeError("1"), RuntimeError("2"), Done(), RuntimeError("3"))
     queue = work.queue(backoff_first_seconds=0.05, backoff_max_seconds=0.08)
@@ -154,3 +163,81 @@ async def test_closed_queue_ignores_triggers() -> None:
     queue.trigger("a")
     await asyncio.sleep(0.02)
     assert work.calls == []
+
+
+async def test_a_change_does_not_wait_behind_queued_resyncs() -> None:
+    """A key whose resync waits for the (busy) resync lane runs at once in the main lane when a change
+    asks for it; the resync that was waiting does not run as well."""
+    blocked = asyncio.Event()
+    calls: list[str] = []
+
+    async def work(key: str) -> Done:
+        calls.append(key)
+        if key == "a":
+            await blocked.wait()
+        return Done()
+
+    queue: WorkQueue[str] = WorkQueue(work, max_concurrent=8)  # one resync slot
+    queue.trigger("a", resync=True)  # holds the resync lane
+    queue.trigger("b", resync=True)  # waits for it
+    await asyncio.sleep(0.02)
+    assert calls == ["a"]
+    queue.trigger("b")  # a change
+    await asyncio.sleep(0.02)
+    assert calls == ["a", "b"], "the change ran in the main lane, not behind the resync lane"
+    blocked.set()
+    await asyncio.sleep(0.02)
+    assert calls == ["a", "b"], "the replaced resync did not run on top"
+    assert queue.runs("b") == 1
+    await queue.close()
+
+
+async def test_each_run_reports_its_lane_wait_and_duration() -> None:
+    timings: list[tuple[str, float, float]] = []
+    work = Script()
+    work.release.clear()
+    queue = WorkQueue(work, max_concurrent=1, on_run=lambda *t: timings.append(t))
+    queue.trigger("a")
+    queue.trigger("b")  # waits for the one slot
+    await asyncio.sleep(0.05)
+    work.release.set()
+    await asyncio.sleep(0.02)
+    assert [lane for lane, _, _ in timings] == ["change", "change"]
+    (_, wait_a, work_a), (_, wait_b, _) = timings
+    assert wait_a < 0.01, "a got the slot at once"
+    assert work_a >= 0.04, "a worked until released"
+    assert wait_b >= 0.04, "b waited for a's slot"
+    queue.trigger("c", resync=True)
+    await asyncio.sleep(0.02)
+    assert timings[-1][0] == "resync"
+    await queue.close()
+
+
+async def test_an_urgent_change_does_not_wait_behind_a_burst_of_changes() -> None:
+    """The change lane is full and has a queue; an urgent trigger runs at once in its own lane, also
+    for a key that was queueing in the change lane."""
+    blocked = asyncio.Event()
+    calls: list[str] = []
+    lanes: list[str] = []
+
+    async def work(key: str) -> Done:
+        calls.append(key)
+        if key.startswith("busy"):
+            await blocked.wait()
+        return Done()
+
+    queue: WorkQueue[str] = WorkQueue(work, max_concurrent=4, on_run=lambda lane, *_: lanes.append(lane))
+    for i in range(4):
+        queue.trigger(f"busy-{i}")  # the change lane's 4 slots
+    queue.trigger("queued")  # waits in the change lane
+    await asyncio.sleep(0.02)
+    assert "queued" not in calls
+    queue.trigger("queued", urgent=True)
+    queue.trigger("new", urgent=True)
+    await asyncio.sleep(0.02)
+    assert calls[4:] == ["queued", "new"], "both ran at once in the urgent lane"
+    blocked.set()
+    await asyncio.sleep(0.02)
+    assert calls.count("queued") == 1, "the change-lane run gave way, it did not run as well"
+    assert lanes.count("urgent") == 2
+    await queue.close()

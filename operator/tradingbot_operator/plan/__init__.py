@@ -15,7 +15,8 @@ Inputs
                 (``TradingBotStatus.model_validate(body.get("status") or {})``).
   ``observed``  an :class:`~tradingbot_operator.observed.Observed` snapshot of the TradingBot's
                 metadata (generation, annotations, deleting) and its children.
-  ``now``       timezone-aware UTC ``datetime`` (truncated to whole seconds here).
+  ``now``       timezone-aware UTC ``datetime``; the transitions and the status see it truncated to
+                whole seconds, ``requeue_after`` counts from the exact value.
 
 Output :class:`Plan`
   ``status``         the complete new status; write it (status subresource) when it differs from the
@@ -25,9 +26,9 @@ Output :class:`Plan`
   ``actions``        :mod:`tradingbot_operator.actions` to apply in order after the status write; each
                      checks the live object before it writes. Events come first: they describe
                      transitions the status write has just committed.
-  ``requeue_after``  seconds until a time-based gate (bake end, progress deadline, post-promotion
-                     window end, scale-down) needs another pass, or None when only a change in the
-                     cluster can move things on.
+  ``requeue_after``  seconds from the exact ``now`` until a time-based gate (bake end, progress
+                     deadline, post-promotion window end, scale-down) needs another pass, or None when
+                     only a change in the cluster can move things on.
 
 Semantics (docs/ARCHITECTURE.md, "The gate and the switch").
 A revision (``revision.revision``) covers image, trading config, pod template and
@@ -113,7 +114,7 @@ def plan(spec: TradingBotSpec, status: TradingBotStatus, observed: Observed, now
 
     Raises ValueError when ``now`` is not timezone-aware.
     """
-    now = whole_seconds(now)
+    exact, now = now, whole_seconds(now)
     if observed.deleting:
         return Plan(actions=(), status=status, requeue_after=None)
     p = Pass(spec=spec, observed=observed, now=now, status=status, desired=revision(spec))
@@ -134,6 +135,6 @@ def plan(spec: TradingBotSpec, status: TradingBotStatus, observed: Observed, now
     return Plan(
         actions=(*(t.event() for t in p.transitions), *converge(p)),
         status=p.status,
-        requeue_after=requeue_after(p),
+        requeue_after=requeue_after(p, exact),
         transitions=tuple(p.transitions),
     )

@@ -34,10 +34,15 @@ def scale_down_at(promoted_at: datetime, spec: RolloutSpec) -> datetime:
     return promoted_at + timedelta(seconds=max(spec.scale_down_delay_seconds, spec.post_promotion_seconds))
 
 
-def requeue_after(p: Pass) -> float | None:
-    """Seconds (>= 0) from ``p.now`` to the earliest due gate of the new status, or None.
+def requeue_after(p: Pass, now: datetime) -> float | None:
+    """Seconds (>= 0) from ``now`` to the earliest due gate of the new status, or None.
 
-    Held rollouts (paused or stopped) have no due gate; a paused bot does not scale its standby down.
+    ``now`` is the pass's exact clock reading (timezone-aware UTC, with its microseconds), not the
+    whole-second ``p.now`` the transitions compare against: the caller's timer runs on the real clock,
+    so counting from the truncated time would fire it up to a second after the gate is due. At the
+    due instant the whole-second ``p.now`` equals the due time (all due times are whole seconds), so
+    the pass that timer starts finds the gate due. Held rollouts (paused or stopped) have no due gate;
+    a paused bot does not scale its standby down.
     """
     s = p.status
     spec = p.spec.rollout
@@ -60,4 +65,4 @@ def requeue_after(p: Pass) -> float | None:
         due.append(s.standby.scale_down_at)
     if not due:
         return None
-    return max(0.0, (min(due) - p.now).total_seconds())
+    return max(0.0, (min(due) - now).total_seconds())

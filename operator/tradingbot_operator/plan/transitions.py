@@ -191,7 +191,9 @@ def gate(p: Pass, deadline_passed: bool) -> None:
         since = bake_start(rollout.ready_since, p.observed.ready_seen.get(rollout.color), p.now)
         if since != rollout.ready_since:
             p.update_rollout(ready_since=since)
-        baked = p.now >= bake_end(since, p.spec.rollout)
+        # ``since`` is rounded up to the whole second (never a shorter bake); with no bake there is
+        # nothing to shorten, and waiting for that second made a bakeSeconds-0 promotion 0-1 s late.
+        baked = p.spec.rollout.bake_seconds == 0 or p.now >= bake_end(since, p.spec.rollout)
         # Passing the gate is progress, so it waits for the end of a pause (failures do not wait).
         # The metric analysis must have passed too (every query's last measurement Successful).
         if p.stage is RolloutStage.BAKING and baked and verdict.passed and not p.paused:
