@@ -77,14 +77,28 @@ class ClusterHandle:
         )
 
     def wait_crd_established(self, crd: str, timeout: float = 60) -> None:
-        """Wait until a CRD is Established; kubectl wait errors while status has no conditions yet."""
+        """Wait until a CRD (``<plural>.<group>``) is Established and API discovery serves it.
+
+        kubectl wait errors while status has no conditions yet; and discovery lags behind Established
+        (under load by seconds), so a ``kubectl get <plural>`` right after Established can fail with
+        "the server doesn't have a resource type". Raises AssertionError after ``timeout`` seconds.
+        """
         deadline = time.monotonic() + timeout
         while True:
             result = self.kubectl(
                 "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s", check=False
             )
             if result.returncode == 0:
-                return
+                break
             if time.monotonic() > deadline:
                 raise AssertionError(f"CRD {crd} not Established after {timeout}s: {result.stderr}")
+            time.sleep(0.2)
+        group = crd.split(".", 1)[1]
+        while True:
+            # --cached=false (the default) asks the server, not kubectl's discovery cache.
+            served = self.kubectl("api-resources", f"--api-group={group}", "-o", "name", check=False)
+            if served.returncode == 0 and crd in served.stdout.split():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"CRD {crd} Established but not served by discovery after {timeout}s")
             time.sleep(0.2)
