@@ -1,5 +1,6 @@
 """Fixtures of the ``node`` tier: one control plane with a real node for the package, and a
-PostgreSQL server the node's pods reach on the bridge address. ``PLOY_REQUIRE_TIERS`` containing
+PostgreSQL server the node's pods reach on the bridge address, and (``node_prometheus``) a real
+Prometheus scraping the node's pods through the charts' ServiceMonitors. ``PLOY_REQUIRE_TIERS`` containing
 ``node`` turns a missing real node into a failure instead of a skip."""
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.support.prometheus import PrometheusError, missing_binaries, start_prometheus
 from tests.support.realnode import NODE_IP, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
 from tradingbot_operator.localcluster import ClusterError, default_bin_dir
 from tradingbot_operator.localcluster.node import POD_CIDR
+from tradingbot_operator.localcluster.prometheus import LocalPrometheus
 
 
 @pytest.fixture(scope="package")
@@ -38,3 +41,25 @@ def pod_postgres(node_cluster: NodeCluster) -> Iterator[PostgresServer]:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="package")
+def node_prometheus(
+    node_cluster: NodeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrometheus]:
+    """Real prometheus-operator and Prometheus for the node cluster (tests/support/prometheus.py): every
+    ServiceMonitor and PrometheusRule of any namespace, scraped and evaluated every 2 s; the HTTP API at
+    ``node_prometheus.url``. ``PLOY_REQUIRE_TIERS`` containing ``prometheus`` turns missing binaries
+    (scripts/build-prometheus.sh) into a failure instead of a skip."""
+    if message := missing_binaries():
+        unavailable("prometheus", message)
+    try:
+        prom = start_prometheus(
+            node_cluster.handle, node_cluster.local.workdir / "pki", tmp_path_factory.mktemp("prometheus")
+        )
+    except PrometheusError as exc:
+        unavailable("prometheus", str(exc))
+    try:
+        yield prom
+    finally:
+        prom.stop()

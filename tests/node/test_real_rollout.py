@@ -14,7 +14,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -47,6 +47,7 @@ class Release:
     bot_ns: str
     repository: str
     tag: str
+    bot_values: dict[str, str] = field(default_factory=dict)
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cluster.handle.kubectl(*args, check=check)
@@ -59,6 +60,7 @@ class Release:
             "image.tag": tag,
             "database.secretRef.name": "bot-db",
             **{f"rollout.{k}": v for k, v in ROLLOUT.items()},
+            **self.bot_values,
         }
         args = ["upgrade", "--install", "bot", str(BOT_CHART), "-n", self.bot_ns]
         args += ["--wait", "--timeout", "120s"]
@@ -107,6 +109,20 @@ class Release:
 
 @pytest.fixture
 def release(node_cluster: NodeCluster, pod_postgres: PostgresServer) -> Iterator[Release]:
+    with installed_release(node_cluster, pod_postgres) as installed:
+        yield installed
+
+
+@contextlib.contextmanager
+def installed_release(
+    node_cluster: NodeCluster,
+    pod_postgres: PostgresServer,
+    operator_values: dict[str, str] | None = None,
+    bot_values: dict[str, str] | None = None,
+) -> Iterator[Release]:
+    """The operator chart installed and running as a pod for a fresh bot namespace (its database
+    Secret created); the bot chart is installed by :meth:`Release.install_bot` with ``bot_values``
+    added to its values. ``operator_values`` are extra ``--set`` values of the operator chart."""
     suffix = uuid.uuid4().hex[:6]
     op_ns, bot_ns = f"node-op-{suffix}", f"node-bot-{suffix}"
     handle = node_cluster.handle
@@ -117,11 +133,12 @@ def release(node_cluster: NodeCluster, pod_postgres: PostgresServer) -> Iterator
     handle.kubectl("label", "namespace", bot_ns, "pod-security.kubernetes.io/enforce=restricted")
     dsn = f"postgresql://postgres@{NODE_IP}:{pod_postgres.port}/postgres"
     handle.kubectl("-n", bot_ns, "create", "secret", "generic", "bot-db", f"--from-literal=url={dsn}")
+    extra = [arg for key, value in (operator_values or {}).items() for arg in ("--set", f"{key}={value}")]
     handle.helm(
         "upgrade", "--install", "ploy", str(OPERATOR_CHART), "-n", op_ns, "--create-namespace",
         "--set", "replicaCount=0", "--set", "podDisruptionBudget.enabled=false",
         "--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}",
-        "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces[0]={bot_ns}",
+        "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces[0]={bot_ns}", *extra,
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     # kopf connects in a pod to https://kubernetes.default.svc by name, and this cluster has no DNS
@@ -133,7 +150,7 @@ def release(node_cluster: NodeCluster, pod_postgres: PostgresServer) -> Iterator
     handle.kubectl("-n", op_ns, "scale", deployment, "--replicas=1")
     handle.kubectl("-n", op_ns, "rollout", "status", deployment, "--timeout=180s", timeout=200)
     try:
-        yield Release(node_cluster, op_ns, bot_ns, repository, tag)
+        yield Release(node_cluster, op_ns, bot_ns, repository, tag, dict(bot_values or {}))
     finally:
         handle.helm("uninstall", "bot", "-n", bot_ns, check=False)
         handle.helm("uninstall", "ploy", "-n", op_ns, check=False)

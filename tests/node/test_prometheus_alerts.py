@@ -1,0 +1,172 @@
+"""The charts' alerts fired by real faults of real pods, observed through a real Prometheus.
+
+Both charts are installed on the real node; prometheus-operator turns their ServiceMonitors and
+PrometheusRule into the configuration of a local Prometheus (tests/support/prometheus.py), which scrapes
+the bot pods and the operator pod on the node's bridge. Test values shorten the alerts' waits
+(``alerts.botDownMinutes`` 0.25 = 15 s, 2 s scrapes). One release goes through, in order:
+
+1. a promotion (epoch 1 -> 2): at no scrape do two pods report ``ploy_role_active == 1``, and
+   ``ploy_daily_pnl_usd`` exists only for the active pod (the standby has no series);
+2. an automatic rollback (the promoted pod loses its database): ``PloyRolloutRolledBack``;
+3. a stale pod fenced: the TradingBot's status is set back to the previous color under the previous
+   epoch (a stale or tampered role), that pod tries to take the fence under it and PostgreSQL refuses:
+   ``PloyFencedWrites`` for that pod;
+4. the active pod gone (``replicas: 0``): ``PloyTradingBotDown``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.node.test_real_rollout import BOT, Release, database_unreachable_from, installed_release
+from tests.support.postgres import PostgresServer
+from tests.support.prometheus import alerts_named, range_values, wait_scraped
+from tests.support.realnode import NodeCluster, wait_for
+from tradingbot_operator.localcluster.prometheus import LocalPrometheus
+
+pytestmark = [pytest.mark.node, pytest.mark.prometheus]
+SCRAPE = {"metrics.serviceMonitor.interval": "2s", "metrics.serviceMonitor.scrapeTimeout": "2s"}
+OPERATOR_VALUES = {"metrics.serviceMonitor.enabled": "true", **SCRAPE}
+BOT_VALUES = {"alerts.botDownMinutes": "0.25", **SCRAPE}
+
+
+@pytest.fixture(scope="module")
+def monitored(
+    node_cluster: NodeCluster, pod_postgres: PostgresServer, node_prometheus: LocalPrometheus
+) -> Iterator[Release]:
+    with installed_release(node_cluster, pod_postgres, OPERATOR_VALUES, BOT_VALUES) as release:
+        yield release
+
+
+def test_alerts_on_real_faults(
+    monitored: Release, node_prometheus: LocalPrometheus, pod_postgres: PostgresServer
+) -> None:
+    phases: dict[str, float] = {}
+    try:
+        for name, phase in (
+            ("promotion", _promotion),
+            ("rollback", _rollback),
+            ("fenced", _stale_pod_fenced),
+            ("down", _active_pod_gone),
+        ):
+            t0 = time.monotonic()
+            phase(monitored, node_prometheus, pod_postgres)
+            phases[name] = round(time.monotonic() - t0, 1)
+    except AssertionError:
+        print(monitored.diagnostics())
+        print(json.dumps(node_prometheus.alerts(), indent=1))
+        raise
+    finally:
+        print(f"phase durations (s): {phases}")
+
+
+def _sel(release: Release) -> str:
+    return f'namespace="{release.bot_ns}", tradingbot="{BOT}"'
+
+
+def _series(prom: LocalPrometheus, promql: str) -> list[dict[str, Any]]:
+    return prom.query(promql)
+
+
+def _active_color(prom: LocalPrometheus, release: Release) -> Callable[[], str | None]:
+    """The color of the one pod Prometheus last saw report ``ploy_role_active == 1`` (None: 0 or 2+)."""
+
+    def read() -> str | None:
+        active = _series(prom, f"ploy_role_active{{{_sel(release)}}} == 1")
+        pods = {s["metric"]["pod"]: s["metric"]["color"] for s in active}
+        return next(iter(pods.values())) if len(pods) == 1 else None
+
+    return read
+
+
+def _promotion(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
+    release.install_bot(release.tag)
+    first = wait_for(
+        lambda: (s := release.status()).get("phase") == "Healthy" and s.get("epoch") == 1 and s,
+        "first rollout Healthy under epoch 1", 180,
+    )  # fmt: skip
+    blue = first["activeColor"]
+    # The ServiceMonitors select the targets: the bot's (both colors' Services) and the operator's.
+    bot_targets = wait_scraped(prom, f"serviceMonitor/{release.bot_ns}/{BOT}/0")
+    assert {t["labels"]["color"] for t in bot_targets} == {blue}
+    wait_scraped(prom, f"serviceMonitor/{release.op_ns}/ploy-ploy-operator/0")
+    read_active = _active_color(prom, release)
+    wait_for(lambda: read_active() == blue, f"Prometheus sees {blue} active", 60)
+
+    start = time.time()
+    next_tag = f"{release.tag}-next"
+    release.cluster.tag(f"{release.repository}:{release.tag}", f"{release.repository}:{next_tag}")
+    release.install_bot(next_tag)
+    promoted = wait_for(
+        lambda: (s := release.status()).get("epoch") == 2 and s.get("activeColor") != blue and s,
+        "promotion of the new version (epoch 2)", 180,
+    )  # fmt: skip
+    green = promoted["activeColor"]
+    wait_for(lambda: read_active() == green, f"Prometheus sees {green} active", 60)
+    # Both pods are scraped now; the standby reports 0 and no daily PnL series at all.
+    wait_for(
+        lambda: len(_series(prom, f'ploy_role_active{{{_sel(release)}, color="{blue}"}} == 0')) == 1,
+        f"the {blue} standby scraped with ploy_role_active 0", 30,
+    )  # fmt: skip
+    end = time.time()
+    per_scrape = f"count(count by (pod) (ploy_role_active{{{_sel(release)}}} == 1))"
+    values = range_values(prom, per_scrape, start, end)
+    assert values and max(values) == 1, f"more than one active pod during the promotion: {values}"
+    daily = wait_for(
+        lambda: (s := _series(prom, f"ploy_daily_pnl_usd{{{_sel(release)}}}")) and len(s) == 1 and s,
+        "ploy_daily_pnl_usd of the active pod", 30,
+    )  # fmt: skip
+    assert daily[0]["metric"]["color"] == green
+    reporters = range_values(
+        prom, f"count(count by (pod) (ploy_daily_pnl_usd{{{_sel(release)}}}))", start, end
+    )
+    assert reporters and max(reporters) == 1, f"daily PnL reported by two pods at once: {reporters}"
+
+
+def _rollback(release: Release, prom: LocalPrometheus, pg: PostgresServer) -> None:
+    green = release.status()["activeColor"]
+    green_pod = wait_for(lambda: release.ready_pod(green), f"a Ready {green} pod", 30)
+    assert not alerts_named(prom, "PloyRolloutRolledBack", namespace=release.bot_ns, tradingbot=BOT)
+    with database_unreachable_from(green_pod["status"]["podIP"], pg.port):
+        wait_for(
+            lambda: (release.status().get("lastRollout") or {}).get("result") == "RolledBack",
+            "automatic rollback after the promoted pod lost its database", 120,
+        )  # fmt: skip
+        wait_for(
+            lambda: alerts_named(prom, "PloyRolloutRolledBack", namespace=release.bot_ns, tradingbot=BOT),
+            "PloyRolloutRolledBack firing", 60,
+        )  # fmt: skip
+
+
+def _stale_pod_fenced(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
+    status = release.status()
+    active, epoch = status["activeColor"], status["epoch"]
+    stale = "green" if active == "blue" else "blue"
+    stale_pod = wait_for(lambda: release.ready_pod(stale), f"the {stale} pod Ready", 60)
+    wait_for(lambda: _active_color(prom, release)() == active, f"{active} active again", 60)
+    # The stale color told it is active under an epoch the fence has left behind.
+    patch = {"status": {"activeColor": stale, "epoch": epoch - 1}}
+    release.kubectl("-n", release.bot_ns, "patch", "tb", BOT, "--subresource=status", "--type=merge",
+                    f"-p={json.dumps(patch)}")  # fmt: skip
+    fired = wait_for(
+        lambda: alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT),
+        "PloyFencedWrites firing", 60,
+    )  # fmt: skip
+    assert {a["labels"]["pod"] for a in fired} == {stale_pod["metadata"]["name"]}, fired
+
+
+def _active_pod_gone(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
+    release.bot_values["replicas"] = "0"
+    release.install_bot(release.tag)
+    wait_for(
+        lambda: not release.cluster.pods(release.bot_ns, f"ploy.dev/tradingbot={BOT}"), "bot pods gone", 120
+    )
+    wait_for(
+        lambda: alerts_named(prom, "PloyTradingBotDown", namespace=release.bot_ns, tradingbot=BOT),
+        "PloyTradingBotDown firing", 90,
+    )  # fmt: skip

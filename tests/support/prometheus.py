@@ -1,0 +1,95 @@
+"""The ``prometheus`` tier's building blocks: prometheus-operator and Prometheus
+(:class:`tradingbot_operator.localcluster.prometheus.LocalPrometheus`) beside a running cluster, and
+helpers that read Prometheus' own answers (alerts API, instant and range queries).
+
+A fixture yielding a started :class:`LocalPrometheus` for the real node is ``node_prometheus`` in
+tests/node/conftest.py: it scrapes whatever ServiceMonitors exist in any namespace (both charts ship
+one), evaluates every PrometheusRule, and serves its HTTP API at ``node_prometheus.url``
+(``http://127.0.0.1:<port>``, e.g. ``/api/v1/query``). Scrape and rule evaluation interval: 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.cluster import ClusterHandle
+from tradingbot_operator.localcluster.prometheus import (
+    LocalPrometheus,
+    PrometheusError,
+    prometheus_bin_dir,
+    prometheus_operator_bin_dir,
+)
+
+INTERVAL = "2s"
+
+
+def missing_binaries() -> str | None:
+    """What scripts/build-prometheus.sh has not built yet, in words; None when both exist."""
+    for path in (prometheus_operator_bin_dir() / "operator", prometheus_bin_dir() / "prometheus"):
+        if not path.is_file():
+            return f"{path} not found; run scripts/build-prometheus.sh"
+    return None
+
+
+def start_prometheus(handle: ClusterHandle, pki_dir: Path, workdir: Path) -> LocalPrometheus:
+    """Install the CRDs and the Prometheus resource into the cluster of ``handle`` and start both
+    processes; the caller stops the result. Raises PrometheusError."""
+    prom = LocalPrometheus(
+        workdir=workdir,
+        kubeconfig=handle.kubeconfig,
+        server=handle.server,
+        pki_dir=pki_dir,
+        kubectl_binary=handle.bin_dir / "kubectl",
+        interval=INTERVAL,
+    )
+    prom.install()
+    prom.start()
+    return prom
+
+
+def alerts_named(
+    prom: LocalPrometheus, name: str, state: str = "firing", **labels: str
+) -> list[dict[str, Any]]:
+    """The alerts of ``/api/v1/alerts`` called ``name`` in ``state`` whose labels include ``labels``."""
+    return [
+        a
+        for a in prom.alerts()
+        if a["labels"].get("alertname") == name
+        and a["state"] == state
+        and all(a["labels"].get(k) == v for k, v in labels.items())
+    ]
+
+
+def range_values(
+    prom: LocalPrometheus, promql: str, start: float, end: float, step: str = "1s"
+) -> list[float]:
+    """Every value of every series of ``promql`` between ``start`` and ``end`` (Unix seconds)."""
+    data = prom.api("query_range", query=promql, start=f"{start:.3f}", end=f"{end:.3f}", step=step)
+    return [float(v) for series in data["result"] for _ts, v in series["values"]]
+
+
+def wait_scraped(prom: LocalPrometheus, scrape_pool: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """Wait until the targets of ``scrape_pool`` (``serviceMonitor/<ns>/<name>/<endpoint>``) exist and
+    are all up; returns them. Raises AssertionError with the last targets seen."""
+    deadline = time.monotonic() + timeout
+    last: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        last = [t for t in prom.targets() if t["scrapePool"] == scrape_pool]
+        if last and all(t["health"] == "up" for t in last):
+            return last
+        time.sleep(1)
+    raise AssertionError(
+        f"targets of {scrape_pool} not all up after {timeout}s: {last}; sync: {prom.last_sync_error}"
+    )
+
+
+__all__ = [
+    "INTERVAL",
+    "PrometheusError",
+    "alerts_named",
+    "missing_binaries",
+    "range_values",
+    "start_prometheus",
+]
