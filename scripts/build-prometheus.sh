@@ -19,7 +19,8 @@
 # from; Prometheus is the version that prometheus-operator's own default (v3.5.0 for v0.85.0), module
 # github.com/prometheus/prometheus v0.305.0.
 # Cold (shared 2-core machine, Go build cache already holding other k8s builds): prometheus-operator
-# ~160 CPU-s / 218 s wall, peak RSS ~1 GB; Prometheus: see the figures printed by the build.
+# ~160 CPU-s / 218 s wall, peak RSS ~1 GB; Prometheus ~260 CPU-s / 577 s wall (load average 8), peak
+# RSS ~1.8 GB, 112 MB binary. Cached rerun: ~0.1 s.
 set -euo pipefail
 
 PROMOP_VERSION="${PLOY_PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
