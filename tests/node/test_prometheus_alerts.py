@@ -8,9 +8,9 @@ the bot pods and the operator pod on the node's bridge. Test values shorten the 
 1. a promotion (epoch 1 -> 2): at no scrape do two pods report ``ploy_role_active == 1``, and
    ``ploy_daily_pnl_usd`` exists only for the active pod (the standby has no series);
 2. an automatic rollback (the promoted pod loses its database): ``PloyRolloutRolledBack``;
-3. a stale pod fenced: the TradingBot's status is set back to the previous color under the previous
-   epoch (a stale or tampered role), that pod tries to take the fence under it and PostgreSQL refuses:
-   ``PloyFencedWrites`` for that pod;
+3. a stale pod fenced: the TradingBot's ``status.epoch`` is set back by one (a stale or tampered role;
+   the failed color is already scaled to 0), the active pod tries to take the fence under that epoch
+   and PostgreSQL refuses: ``PloyFencedWrites`` for that pod;
 4. the active pod gone (``replicas: 0``): ``PloyTradingBotDown``.
 """
 
@@ -32,7 +32,7 @@ from tradingbot_operator.localcluster.prometheus import LocalPrometheus
 pytestmark = [pytest.mark.node, pytest.mark.prometheus]
 SCRAPE = {"metrics.serviceMonitor.interval": "2s", "metrics.serviceMonitor.scrapeTimeout": "2s"}
 OPERATOR_VALUES = {"metrics.serviceMonitor.enabled": "true", **SCRAPE}
-BOT_VALUES = {"alerts.botDownMinutes": "0.25", **SCRAPE}
+BOT_VALUES = {"alerts.botDownMinutes": "0.25", **{k: f'"{v}"' for k, v in SCRAPE.items()}}  # JSON values
 
 
 @pytest.fixture(scope="module")
@@ -146,21 +146,33 @@ def _rollback(release: Release, prom: LocalPrometheus, pg: PostgresServer) -> No
 def _stale_pod_fenced(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
     status = release.status()
     active, epoch = status["activeColor"], status["epoch"]
-    stale = "green" if active == "blue" else "blue"
-    stale_pod = wait_for(lambda: release.ready_pod(stale), f"the {stale} pod Ready", 60)
-    wait_for(lambda: _active_color(prom, release)() == active, f"{active} active again", 60)
-    # The stale color told it is active under an epoch the fence has left behind.
-    patch = {"status": {"activeColor": stale, "epoch": epoch - 1}}
+    pod = wait_for(lambda: release.ready_pod(active), f"the {active} pod Ready", 60)
+    wait_for(lambda: _active_color(prom, release)() == active, f"Prometheus sees {active} active again", 60)
+    # The active pod is told an epoch the fence has already left behind (the role of a stale process):
+    # it tries to take the fence under that epoch and PostgreSQL refuses.
+    stale = {"status": {"epoch": epoch - 1}}
     release.kubectl("-n", release.bot_ns, "patch", "tb", BOT, "--subresource=status", "--type=merge",
-                    f"-p={json.dumps(patch)}")  # fmt: skip
-    fired = wait_for(
-        lambda: alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT),
-        "PloyFencedWrites firing", 60,
-    )  # fmt: skip
-    assert {a["labels"]["pod"] for a in fired} == {stale_pod["metadata"]["name"]}, fired
+                    f"-p={json.dumps(stale)}")  # fmt: skip
+    try:
+        fired = wait_for(
+            lambda: alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT),
+            "PloyFencedWrites firing", 60,
+        )  # fmt: skip
+    finally:
+        current = {"status": {"epoch": epoch}}
+        release.kubectl("-n", release.bot_ns, "patch", "tb", BOT, "--subresource=status", "--type=merge",
+                        f"-p={json.dumps(current)}")  # fmt: skip
+    assert {(a["labels"]["pod"], a["labels"]["color"]) for a in fired} == {(pod["metadata"]["name"], active)}
+    assert "fenced" in release.logs(pod)
 
 
 def _active_pod_gone(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
+    wait_for(lambda: _active_color(prom, release)() is not None, "an active pod scraped", 60)
+    wait_for(
+        lambda: not alerts_named(prom, "PloyTradingBotDown", "pending")
+        and not alerts_named(prom, "PloyTradingBotDown"),
+        "PloyTradingBotDown neither pending nor firing while a pod is active", 60,
+    )  # fmt: skip
     release.bot_values["replicas"] = "0"
     release.install_bot(release.tag)
     wait_for(

@@ -48,6 +48,7 @@ class Release:
     repository: str
     tag: str
     bot_values: dict[str, str] = field(default_factory=dict)
+    """Extra values of the bot chart, each a JSON value (``"0.25"``, ``'"2s"'``)."""
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cluster.handle.kubectl(*args, check=check)
@@ -60,12 +61,13 @@ class Release:
             "image.tag": tag,
             "database.secretRef.name": "bot-db",
             **{f"rollout.{k}": v for k, v in ROLLOUT.items()},
-            **self.bot_values,
         }
         args = ["upgrade", "--install", "bot", str(BOT_CHART), "-n", self.bot_ns]
         args += ["--wait", "--timeout", "120s"]
         for key, value in sets.items():
             args += ["--set-string" if key == "image.tag" else "--set", f"{key}={value}"]
+        for key, value in self.bot_values.items():  # JSON: --set would keep 0.25 a string
+            args += ["--set-json", f"{key}={value}"]
         self.cluster.handle.helm(*args)
 
     def status(self) -> dict[str, Any]:
