@@ -1,6 +1,6 @@
 """LocalPrometheus on the local control plane (no real node): prometheus-operator turns the tradingbot
-chart's ServiceMonitor and PrometheusRule into configuration that Prometheus loads, with the
-ServiceMonitor's scrape pool and every alert of the rule."""
+chart's ServiceMonitor and PrometheusRule into configuration that Prometheus loads: the target the
+ServiceMonitor selects (and no other) and every alert of the rule."""
 
 from __future__ import annotations
 
@@ -18,6 +18,30 @@ from tradingbot_operator.localcluster.prometheus import LocalPrometheus
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
 CHART = Path(__file__).resolve().parents[2] / "charts" / "tradingbot"
+# Two selector-less Services with hand-made Endpoints (no pod answers; the target only has to exist):
+# the ServiceMonitor selects the one labelled ploy.dev/tradingbot=arb, and on it the port named http.
+SERVICES = """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: arb, labels: {ploy.dev/tradingbot: arb}}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}, {name: other, port: 81, targetPort: 9090}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: arb, labels: {ploy.dev/tradingbot: arb}}
+subsets: [{addresses: [{ip: 10.244.9.9}], ports: [{name: http, port: 8080}, {name: other, port: 9090}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: unrelated}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: unrelated}
+subsets: [{addresses: [{ip: 10.244.9.10}], ports: [{name: http, port: 8080}]}]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +62,20 @@ def test_the_charts_monitor_and_rules_become_prometheus_configuration(
         "template", "arb", str(CHART), "-n", namespace,
         "--show-only", "templates/servicemonitor.yaml", "--show-only", "templates/prometheusrule.yaml",
     ).stdout  # fmt: skip
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=rendered)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=rendered + SERVICES)
     (rule,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "PrometheusRule"]
     expected = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
     pool = f"serviceMonitor/{namespace}/arb/0"
     deadline = time.monotonic() + 90
     loaded: set[str] = set()
-    pools: set[str] = set()
+    targets: set[str] = set()
     while time.monotonic() < deadline:
         groups = prometheus.api("rules")["groups"]
         loaded = {r["name"] for g in groups if g["name"].endswith(f"{namespace}-arb") for r in g["rules"]}
-        pools = _scrape_pools(prometheus)
-        if loaded == expected and pool in pools:
+        targets = {t["labels"]["instance"] for t in prometheus.targets() if t["scrapePool"] == pool}
+        if loaded == expected and targets:
             break
         time.sleep(1)
     assert loaded == expected, (loaded, prometheus.last_sync_error)
-    assert pool in pools, (pools, prometheus.last_sync_error)
-
-
-def _scrape_pools(prom: LocalPrometheus) -> set[str]:
-    pools: list[str] = prom.api("scrape_pools")["scrapePools"]
-    return set(pools)
+    # Only the Service carrying ploy.dev/tradingbot=arb, only its port named http.
+    assert targets == {"10.244.9.9:8080"}, (targets, prometheus.last_sync_error)

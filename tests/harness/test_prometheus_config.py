@@ -14,7 +14,10 @@ GENERATED: dict[str, Any] = {
         {
             "job_name": "serviceMonitor/bots/arb/0",
             "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": ["bots"]}}],
-            "relabel_configs": [{"action": "keep", "regex": "(arb);true"}],
+            "relabel_configs": [
+                {"action": "keep", "regex": "(arb);true"},
+                {"action": "keep", "regex": "$(SHARD);|.+;.+"},
+            ],
         },
         {"job_name": "static", "static_configs": [{"targets": ["127.0.0.1:1"]}]},
     ],
@@ -32,6 +35,9 @@ def test_only_what_differs_outside_a_pod_changes() -> None:
     }
     assert out["rule_files"] == ["/w/rules/prometheus-ploy-rulefiles-0/*.yaml", "/elsewhere/x.yaml"]
     assert out["global"]["external_labels"]["prometheus_replica"] == "local"
-    assert out["scrape_configs"][0]["relabel_configs"] == GENERATED["scrape_configs"][0]["relabel_configs"]
+    assert out["scrape_configs"][0]["relabel_configs"] == [
+        {"action": "keep", "regex": "(arb);true"},
+        {"action": "keep", "regex": "0;|.+;.+"},
+    ]
     assert out["scrape_configs"][1] == GENERATED["scrape_configs"][1]
     assert "api_server" not in GENERATED["scrape_configs"][0]["kubernetes_sd_configs"][0]  # input untouched

@@ -7,7 +7,7 @@ ServiceMonitor and PrometheusRule it selects into its generated configuration Se
 (``prometheus-<name>``, key ``prometheus.yaml.gz``) and rule ConfigMaps (``prometheus-<name>-rulefiles-N``).
 A sync thread plays the part of the pod's config-reloader: it copies both into ``workdir``, adjusting only
 what differs outside a pod (the API server address and client certificate of each
-``kubernetes_sd_configs`` entry, the rule files' directory, the ``$(POD_NAME)`` of the replica label),
+``kubernetes_sd_configs`` entry, the rule files' directory, the ``$(POD_NAME)`` and ``$(SHARD)`` the config-reloader substitutes),
 and asks Prometheus to reload (``POST /-/reload``) when they changed.
 
 Prometheus (``<cache>/bin/prometheus-v*``) is built from its Go module too: Debian's package (2.42) has
@@ -76,9 +76,12 @@ def adjust_config(config: dict[str, Any], server: str, pki_dir: Path, rules_dir:
 
     Each ``kubernetes_sd_configs`` entry gets ``api_server`` = ``server`` and the admin client
     certificate of ``pki_dir`` (``ca.crt``, ``admin.crt``, ``admin.key``) instead of the in-cluster
-    ServiceAccount; rule files move from ``/etc/prometheus/rules/`` to ``rules_dir``; ``$(POD_NAME)``
-    (the config-reloader substitutes it in a pod) becomes ``local``. Nothing else changes."""
-    out: dict[str, Any] = json.loads(json.dumps(config).replace("$(POD_NAME)", "local"))
+    ServiceAccount; rule files move from ``/etc/prometheus/rules/`` to ``rules_dir``; what the pod's
+    config-reloader substitutes from its environment does here too: ``$(POD_NAME)`` becomes ``local``,
+    ``$(SHARD)`` (the shard a target's address hashes to is kept) becomes ``0``, the one shard. Nothing
+    else changes."""
+    text = json.dumps(config).replace("$(POD_NAME)", "local").replace("$(SHARD)", "0")
+    out: dict[str, Any] = json.loads(text)
     tls = {
         "ca_file": str(pki_dir / "ca.crt"),
         "cert_file": str(pki_dir / "admin.crt"),
