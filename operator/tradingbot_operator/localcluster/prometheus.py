@@ -7,8 +7,8 @@ ServiceMonitor and PrometheusRule it selects into its generated configuration Se
 (``prometheus-<name>``, key ``prometheus.yaml.gz``) and rule ConfigMaps (``prometheus-<name>-rulefiles-N``).
 A sync thread plays the part of the pod's config-reloader: it copies both into ``workdir``, adjusting only
 what differs outside a pod (the API server address and client certificate of each
-``kubernetes_sd_configs`` entry, the rule files' directory, the ``$(POD_NAME)`` and ``$(SHARD)`` the config-reloader substitutes),
-and asks Prometheus to reload (``POST /-/reload``) when they changed.
+``kubernetes_sd_configs`` entry, the rule files' directory, the ``$(POD_NAME)`` and ``$(SHARD)`` the
+config-reloader substitutes), and asks Prometheus to reload (``POST /-/reload``) when they changed.
 
 Prometheus (``<cache>/bin/prometheus-v*``) is built from its Go module too: Debian's package (2.42) has
 no Kubernetes service discovery, which every ServiceMonitor becomes. The resource's ``spec.version``
