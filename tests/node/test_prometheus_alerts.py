@@ -12,12 +12,22 @@ the bot pods and the operator pod on the node's bridge. Test values shorten the 
    the failed color is already scaled to 0), the active pod tries to take the fence under that epoch
    and PostgreSQL refuses: ``PloyFencedWrites`` for that pod;
 4. the active pod gone (``replicas: 0``): ``PloyTradingBotDown``.
+
+A second release shows ``PloyFencedWrites`` on a stale pod (the bot pods on the real node place no
+orders, the replayed market never offers an edge, so the refused write is the fence's refusal of a
+stale acquisition): the first color is promoted while it cannot reach PostgreSQL, so it keeps retrying
+to take the fence under epoch 1; it is cut off from the API server too, so it never learns that the
+next version was promoted under epoch 2. When PostgreSQL is back, its acquisition under epoch 1 is
+refused by the fence: ``PloyFencedWrites`` for that pod.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +36,7 @@ import pytest
 from tests.node.test_real_rollout import BOT, Release, database_unreachable_from, installed_release
 from tests.support.postgres import PostgresServer
 from tests.support.prometheus import alerts_named, range_values, wait_scraped
-from tests.support.realnode import NodeCluster, wait_for
+from tests.support.realnode import NODE_IP, NodeCluster, wait_for
 from tradingbot_operator.localcluster.prometheus import LocalPrometheus
 
 pytestmark = [pytest.mark.node, pytest.mark.prometheus]
@@ -51,7 +61,6 @@ def test_alerts_on_real_faults(
         for name, phase in (
             ("promotion", _promotion),
             ("rollback", _rollback),
-            ("fenced", _stale_pod_fenced),
             ("down", _active_pod_gone),
         ):
             t0 = time.monotonic()
@@ -143,29 +152,6 @@ def _rollback(release: Release, prom: LocalPrometheus, pg: PostgresServer) -> No
         )  # fmt: skip
 
 
-def _stale_pod_fenced(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
-    status = release.status()
-    active, epoch = status["activeColor"], status["epoch"]
-    pod = wait_for(lambda: release.ready_pod(active), f"the {active} pod Ready", 60)
-    wait_for(lambda: _active_color(prom, release)() == active, f"Prometheus sees {active} active again", 60)
-    # The active pod is told an epoch the fence has already left behind (the role of a stale process):
-    # it tries to take the fence under that epoch and PostgreSQL refuses.
-    stale = {"status": {"epoch": epoch - 1}}
-    release.kubectl("-n", release.bot_ns, "patch", "tb", BOT, "--subresource=status", "--type=merge",
-                    f"-p={json.dumps(stale)}")  # fmt: skip
-    try:
-        fired = wait_for(
-            lambda: alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT),
-            "PloyFencedWrites firing", 60,
-        )  # fmt: skip
-    finally:
-        current = {"status": {"epoch": epoch}}
-        release.kubectl("-n", release.bot_ns, "patch", "tb", BOT, "--subresource=status", "--type=merge",
-                        f"-p={json.dumps(current)}")  # fmt: skip
-    assert {(a["labels"]["pod"], a["labels"]["color"]) for a in fired} == {(pod["metadata"]["name"], active)}
-    assert "fenced" in release.logs(pod)
-
-
 def _active_pod_gone(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> None:
     wait_for(lambda: _active_color(prom, release)() is not None, "an active pod scraped", 60)
     wait_for(
@@ -182,3 +168,96 @@ def _active_pod_gone(release: Release, prom: LocalPrometheus, _pg: PostgresServe
         lambda: alerts_named(prom, "PloyTradingBotDown", namespace=release.bot_ns, tradingbot=BOT),
         "PloyTradingBotDown firing", 90,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def api_server_unreachable_from(release: Release, pod_ip: str) -> Iterator[None]:
+    """Reject every packet from ``pod_ip`` to the API server (the kubernetes Service's endpoint, which
+    kube-proxy DNATs the Service address to) for the duration of the block."""
+    endpoints = json.loads(
+        release.kubectl("-n", "default", "get", "endpoints", "kubernetes", "-o", "json").stdout
+    )
+    subset = endpoints["subsets"][0]
+    ip, port = subset["addresses"][0]["ip"], subset["ports"][0]["port"]
+    rule = [
+        "INPUT",
+        "-s",
+        pod_ip,
+        "-d",
+        ip,
+        "-p",
+        "tcp",
+        "--dport",
+        str(port),
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ]
+    subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=False, timeout=30)
+
+
+def test_fenced_writes_alert_when_a_stale_pod_is_fenced(
+    node_cluster: NodeCluster, pod_postgres: PostgresServer, node_prometheus: LocalPrometheus
+) -> None:
+    manual = {**BOT_VALUES, "rollout.autoPromote": "false"}
+    with installed_release(node_cluster, pod_postgres, OPERATOR_VALUES, manual) as release:
+        try:
+            _stale_acquisition_fenced(release, node_prometheus, pod_postgres)
+        except AssertionError:
+            print(release.diagnostics())
+            print(json.dumps(node_prometheus.alerts(), indent=1))
+            raise
+
+
+def _stale_acquisition_fenced(release: Release, prom: LocalPrometheus, pg: PostgresServer) -> None:
+    release.install_bot(release.tag)
+    pod = wait_for(lambda: release.ready_pod("blue"), "the first color's pod Ready (standby)", 180)
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    wait_scraped(prom, f"serviceMonitor/{release.bot_ns}/{BOT}/0")
+    with database_unreachable_from(ip, pg.port):
+        # Promoted while kubelet still has it Ready (probe every 5 s, 2 failures): told active under
+        # epoch 1, it cannot reach the fence and retries.
+        release.kubectl(
+            "-n", release.bot_ns, "annotate", "tb", BOT, f"ploy.dev/promote={uuid.uuid4().hex[:8]}"
+        )
+        wait_for(lambda: release.status().get("epoch") == 1, "blue promoted under epoch 1", 60)
+        wait_for(
+            lambda: _series(prom, f'ploy_epoch{{{_sel(release)}, pod="{name}"}} == 1'),
+            "blue saw epoch 1", 30,
+        )  # fmt: skip
+        with api_server_unreachable_from(release, ip):
+            release.bot_values["rollout.autoPromote"] = "true"
+            next_tag = f"{release.tag}-stale"
+            release.cluster.tag(f"{release.repository}:{release.tag}", f"{release.repository}:{next_tag}")
+            release.install_bot(next_tag)
+            wait_for(
+                lambda: (s := release.status()).get("epoch") == 2 and s.get("activeColor") == "green",
+                "green promoted under epoch 2 (the fence moves on)", 180,
+            )  # fmt: skip
+            wait_for(
+                lambda: _series(prom, f'ploy_role_active{{{_sel(release)}, color="green"}} == 1'),
+                "green holds the fence", 60,
+            )  # fmt: skip
+            assert not alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT)
+            pg_back = time.monotonic()
+            # Leaving the inner block restores nothing yet: PostgreSQL comes back below, the API stays cut.
+            _restore_database(ip, pg.port)
+            fired = wait_for(
+                lambda: alerts_named(prom, "PloyFencedWrites", namespace=release.bot_ns, tradingbot=BOT),
+                "PloyFencedWrites firing for the stale pod", 90,
+            )  # fmt: skip
+            print(f"PloyFencedWrites firing {time.monotonic() - pg_back:.1f}s after PostgreSQL came back")
+    assert {(a["labels"]["pod"], a["labels"]["color"]) for a in fired} == {(name, "blue")}, fired
+    assert "fenced off" in release.logs(pod)
+
+
+def _restore_database(pod_ip: str, port: int) -> None:
+    """Delete the rule of ``database_unreachable_from`` early (its own exit then finds nothing)."""
+    rule = ["INPUT", "-s", pod_ip, "-d", NODE_IP, "-p", "tcp", "--dport", str(port),
+            "-j", "REJECT", "--reject-with", "tcp-reset"]  # fmt: skip
+    subprocess.run(["iptables", "-D", *rule], check=True, timeout=30)
