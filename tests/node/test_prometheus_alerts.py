@@ -45,33 +45,27 @@ OPERATOR_VALUES = {"metrics.serviceMonitor.enabled": "true", **SCRAPE}
 BOT_VALUES = {"alerts.botDownMinutes": "0.25", **{k: f'"{v}"' for k, v in SCRAPE.items()}}  # JSON values
 
 
-@pytest.fixture(scope="module")
-def monitored(
-    node_cluster: NodeCluster, pod_postgres: PostgresServer, node_prometheus: LocalPrometheus
-) -> Iterator[Release]:
-    with installed_release(node_cluster, pod_postgres, OPERATOR_VALUES, BOT_VALUES) as release:
-        yield release
-
-
 def test_alerts_on_real_faults(
-    monitored: Release, node_prometheus: LocalPrometheus, pod_postgres: PostgresServer
+    node_cluster: NodeCluster, pod_postgres: PostgresServer, node_prometheus: LocalPrometheus
 ) -> None:
-    phases: dict[str, float] = {}
-    try:
-        for name, phase in (
-            ("promotion", _promotion),
-            ("rollback", _rollback),
-            ("down", _active_pod_gone),
-        ):
-            t0 = time.monotonic()
-            phase(monitored, node_prometheus, pod_postgres)
-            phases[name] = round(time.monotonic() - t0, 1)
-    except AssertionError:
-        print(monitored.diagnostics())
-        print(json.dumps(node_prometheus.alerts(), indent=1))
-        raise
-    finally:
-        print(f"phase durations (s): {phases}")
+    # One operator release at a time: the chart's cluster-scoped objects are named after the release.
+    with installed_release(node_cluster, pod_postgres, OPERATOR_VALUES, BOT_VALUES) as release:
+        phases: dict[str, float] = {}
+        try:
+            for name, phase in (
+                ("promotion", _promotion),
+                ("rollback", _rollback),
+                ("down", _active_pod_gone),
+            ):
+                t0 = time.monotonic()
+                phase(release, node_prometheus, pod_postgres)
+                phases[name] = round(time.monotonic() - t0, 1)
+        except AssertionError:
+            print(release.diagnostics())
+            print(json.dumps(node_prometheus.alerts(), indent=1))
+            raise
+        finally:
+            print(f"phase durations (s): {phases}")
 
 
 def _sel(release: Release) -> str:
