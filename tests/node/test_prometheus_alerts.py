@@ -35,7 +35,7 @@ import pytest
 
 from tests.node.test_real_rollout import BOT, Release, database_unreachable_from, installed_release
 from tests.support.postgres import PostgresServer
-from tests.support.prometheus import alerts_named, range_values, wait_scraped
+from tests.support.prometheus import alerts_named, overlapping_runs, wait_scraped
 from tests.support.realnode import NODE_IP, NodeCluster, wait_for
 from tradingbot_operator.localcluster.prometheus import LocalPrometheus
 
@@ -117,18 +117,16 @@ def _promotion(release: Release, prom: LocalPrometheus, _pg: PostgresServer) -> 
         f"the {blue} standby scraped with ploy_role_active 0", 30,
     )  # fmt: skip
     end = time.time()
-    per_scrape = f"count(count by (pod) (ploy_role_active{{{_sel(release)}}} == 1))"
-    values = range_values(prom, per_scrape, start, end)
-    assert values and max(values) == 1, f"more than one active pod during the promotion: {values}"
+    # From the raw scrapes: the pods reported ploy_role_active 1 in turns, never both in one stretch.
+    both = overlapping_runs(prom, f"ploy_role_active{{{_sel(release)}}}", start, end, value=1)
+    assert not both, f"two pods reported ploy_role_active 1 over the same time: {both}"
     daily = wait_for(
         lambda: (s := _series(prom, f"ploy_daily_pnl_usd{{{_sel(release)}}}")) and len(s) == 1 and s,
         "ploy_daily_pnl_usd of the active pod", 30,
     )  # fmt: skip
     assert daily[0]["metric"]["color"] == green
-    reporters = range_values(
-        prom, f"count(count by (pod) (ploy_daily_pnl_usd{{{_sel(release)}}}))", start, end
-    )
-    assert reporters and max(reporters) == 1, f"daily PnL reported by two pods at once: {reporters}"
+    reporters = overlapping_runs(prom, f"ploy_daily_pnl_usd{{{_sel(release)}}}", start, time.time())
+    assert not reporters, f"two pods reported ploy_daily_pnl_usd over the same time: {reporters}"
 
 
 def _rollback(release: Release, prom: LocalPrometheus, pg: PostgresServer) -> None:

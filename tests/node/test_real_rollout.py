@@ -64,8 +64,10 @@ class Release:
         }
         args = ["upgrade", "--install", "bot", str(BOT_CHART), "-n", self.bot_ns]
         args += ["--wait", "--timeout", "120s"]
+        # helm applies --set after --set-json whatever their order: a key of bot_values is left out here.
         for key, value in sets.items():
-            args += ["--set-string" if key == "image.tag" else "--set", f"{key}={value}"]
+            if key not in self.bot_values:
+                args += ["--set-string" if key == "image.tag" else "--set", f"{key}={value}"]
         for key, value in self.bot_values.items():  # JSON: --set would keep 0.25 a string
             args += ["--set-json", f"{key}={value}"]
         self.cluster.handle.helm(*args)

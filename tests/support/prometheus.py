@@ -62,12 +62,35 @@ def alerts_named(
     ]
 
 
-def range_values(
-    prom: LocalPrometheus, promql: str, start: float, end: float, step: str = "1s"
-) -> list[float]:
-    """Every value of every series of ``promql`` between ``start`` and ``end`` (Unix seconds)."""
-    data = prom.api("query_range", query=promql, start=f"{start:.3f}", end=f"{end:.3f}", step=step)
-    return [float(v) for series in data["result"] for _ts, v in series["values"]]
+def overlapping_runs(
+    prom: LocalPrometheus, selector: str, start: float, end: float, value: float | None = None
+) -> list[tuple[str, str, tuple[float, float], tuple[float, float]]]:
+    """Pairs of pods whose runs of scraped samples of ``selector`` overlap in time between ``start``
+    and ``end`` (Unix seconds): a run is a stretch of one pod's consecutive samples (equal to ``value``
+    when given, any value otherwise), ``(first, last)`` scrape timestamps. Built from the raw samples
+    (a range vector), not from instant evaluations, which keep a pod's last sample for up to 5 minutes
+    and so show two pods at once for up to a scrape interval although they never reported together.
+    Returns ``(pod_a, pod_b, run_a, run_b)`` for every overlap (empty: the pods took turns)."""
+    window = max(1, int(end - start) + 1)
+    data = prom.api("query", query=f"{selector}[{window}s]", time=f"{end:.3f}")
+    runs: list[tuple[str, tuple[float, float]]] = []
+    for series in data["result"]:
+        pod = series["metric"].get("pod", "")
+        current: list[float] = []
+        for ts, v in series["values"]:
+            if float(ts) >= start and (value is None or float(v) == value):
+                current.append(float(ts))
+            elif current:
+                runs.append((pod, (current[0], current[-1])))
+                current = []
+        if current:
+            runs.append((pod, (current[0], current[-1])))
+    return [
+        (pa, pb, ra, rb)
+        for i, (pa, ra) in enumerate(runs)
+        for pb, rb in runs[i + 1 :]
+        if pa != pb and ra[0] <= rb[1] and rb[0] <= ra[1]
+    ]
 
 
 def wait_scraped(prom: LocalPrometheus, scrape_pool: str, timeout: float = 60) -> list[dict[str, Any]]:
@@ -90,6 +113,6 @@ __all__ = [
     "PrometheusError",
     "alerts_named",
     "missing_binaries",
-    "range_values",
+    "overlapping_runs",
     "start_prometheus",
 ]
