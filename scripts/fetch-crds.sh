@@ -4,7 +4,7 @@
 # versions, downloaded through the Go module proxy into the module cache. Usage: fetch-crds.sh DIR
 set -euo pipefail
 ARGOCD_VERSION="${PLOY_ARGOCD_VERSION:-v3.6.1}"   # the version scripts/build-argocd.sh builds
-PROMOP_VERSION="${PLOY_PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
+PROMOP_VERSION="${PLOY_PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"   # the version scripts/build-prometheus.sh builds
 OUT="${1:?usage: fetch-crds.sh DIR}"
 mkdir -p "$OUT"
 stampfile="$OUT/.versions"

@@ -2,6 +2,11 @@
 
 ``PLOY_REQUIRE_TIERS`` (set by ``make test``) lists tiers whose resources must exist; a missing
 resource then fails the session instead of skipping, so CI can never pass on skipped tiers.
+
+Tier fixtures elsewhere: tests/node/conftest.py has the real node (``node_cluster``), PostgreSQL for its
+pods (``pod_postgres``) and a real Prometheus scraping them through the charts' ServiceMonitors
+(``node_prometheus``: a started LocalPrometheus, API at ``.url``; tier ``prometheus``, helpers in
+tests/support/prometheus.py).
 """
 
 from __future__ import annotations

@@ -5,12 +5,51 @@ Names follow Prometheus conventions: base units (seconds, USD), counters end in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from tradingbot.risk import RejectReason
 
 EXCHANGE_REJECTED = "exchange"
 """``reason`` label of ``ploy_orders_rejected_total`` for orders the exchange itself refused."""
+
+
+class ActiveOnlyGauge(Collector):
+    """A gauge without labels whose series exists only while a value is set: :meth:`clear` removes it
+    from the scrape (a plain ``Gauge`` always exports a sample, so a standby would report 0)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._value: float | None = None
+        registry.register(self)
+
+    def set(self, value: float) -> None:
+        """Report ``value`` from the next scrape on."""
+        self._value = value
+
+    def clear(self) -> None:
+        """Stop reporting the series (no sample at all, not 0)."""
+        self._value = None
+
+    @property
+    def value(self) -> float | None:
+        """The value reported now, None while the series is absent."""
+        return self._value
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The metric family without samples (lets the registry check for duplicate names)."""
+        yield GaugeMetricFamily(self.name, self.documentation)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample while a value is set, else none."""
+        family = GaugeMetricFamily(self.name, self.documentation)
+        if self._value is not None:
+            family.add_metric([], self._value)
+        yield family
 
 
 class BotMetrics:
@@ -56,6 +95,12 @@ class BotMetrics:
         )
         self.pnl_usd = Gauge(
             "ploy_pnl_usd", "Mark-to-market PnL derived from the ledger's fills, USD.", registry=registry
+        )
+        self.daily_pnl_usd = ActiveOnlyGauge(
+            "ploy_daily_pnl_usd",
+            "PnL of the ledger's fills since the start of the current UTC day (the risk gate's daily-loss "
+            "input), USD. Reported only by the active pod: a standby has no series.",
+            registry,
         )
         self.exposure_usd = Gauge(
             "ploy_exposure_usd",

@@ -58,6 +58,7 @@ class Trader:
         self._accepting = True
         self._dirty: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._daily_task: asyncio.Task[None] | None = None
 
     @property
     def token(self) -> FenceToken | None:
@@ -76,6 +77,8 @@ class Trader:
         self._token = token
         self.metrics.role_active.set(1 if self._accepting else 0)
         log.info("trading enabled under epoch %d, token %d", token.epoch, token.token)
+        # The daily PnL series appears on activation, not only after the first opportunity.
+        self._daily_task = asyncio.create_task(self._report_daily_pnl(), name="daily-pnl")
         for market in self.trading.markets:
             self._schedule(market)
 
@@ -85,6 +88,7 @@ class Trader:
             log.warning("trading disabled (%r): %s", self._token, reason)
         self._token = None
         self.metrics.role_active.set(0)
+        self.metrics.daily_pnl_usd.clear()
 
     def on_book(self, asset_id: str) -> None:
         """Feed listener: the book of ``asset_id`` changed."""
@@ -115,6 +119,21 @@ class Trader:
                 )
             except Exception:
                 log.exception("trading pass for market %s failed", market.condition_id)
+
+    async def _report_daily_pnl(self) -> None:
+        try:
+            today = await self.valuation(_utc_midnight())
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("daily PnL not reported, database unavailable: %r", exc)
+            return
+        self._set_daily_pnl(today.pnl_usd)
+
+    def _set_daily_pnl(self, pnl_usd: Decimal) -> None:
+        """Report today's PnL while this trader may trade; a standby reports no series at all."""
+        if self.token is not None:
+            self.metrics.daily_pnl_usd.set(float(pnl_usd))
+        else:
+            self.metrics.daily_pnl_usd.clear()
 
     async def valuation(self, since: datetime | None = None) -> Valuation:
         """Value the ledger's positions (optionally only fills since ``since``) at the current best bids."""
@@ -147,6 +166,7 @@ class Trader:
         today = await self.valuation(_utc_midnight())
         self.metrics.pnl_usd.set(float(total.pnl_usd))
         self.metrics.exposure_usd.set(float(total.exposure_usd))
+        self._set_daily_pnl(today.pnl_usd)
         state = RiskState(total.exposure_usd, today.pnl_usd, self.feed.last_message_age_s())
         reason = check(
             self.limits, state, ProposedOrder(opportunity.size, opportunity.cost_usd + opportunity.fees_usd)
@@ -195,6 +215,7 @@ class Trader:
         total = await self.valuation()
         self.metrics.pnl_usd.set(float(total.pnl_usd))
         self.metrics.exposure_usd.set(float(total.exposure_usd))
+        self._set_daily_pnl((await self.valuation(_utc_midnight())).pnl_usd)
         return results
 
     async def _unwind(self, token: FenceToken, market: MarketSpec, filled: OrderResult) -> OrderResult:
@@ -214,8 +235,9 @@ class Trader:
         return result
 
     async def wait_idle(self) -> None:
-        """Wait until no trading pass is running (including passes started meanwhile)."""
-        while pending := [t for t in self._tasks.values() if not t.done()]:
+        """Wait until no trading pass (nor the daily PnL report of an activation) is running, including
+        passes started meanwhile."""
+        while pending := [t for t in [*self._tasks.values(), self._daily_task] if t and not t.done()]:
             await asyncio.wait(pending)
 
     async def stop(self, timeout_s: float) -> None:
@@ -224,6 +246,11 @@ class Trader:
         and left for reconciliation."""
         self._accepting = False
         self.metrics.role_active.set(0)
+        self.metrics.daily_pnl_usd.clear()
+        if self._daily_task is not None and not self._daily_task.done():
+            self._daily_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._daily_task
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             _done, late = await asyncio.wait(pending, timeout=timeout_s)

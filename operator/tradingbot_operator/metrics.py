@@ -27,7 +27,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tradingbot_operator.model import Color, Measurement
+from tradingbot_operator.model import Color, Measurement, RolloutResult
 from tradingbot_operator.plan import RolledBack, RolloutEnded, Transition
 
 # Rollouts take seconds (tests) to tens of minutes (production bake + post-promotion windows).
@@ -131,6 +131,10 @@ class OperatorMetrics:
         after promotion counts towards the time to rollback only once the active Service was written.
         """
         self.active_epoch.labels(namespace, name).set(epoch)
+        # Every result's series exists at 0 before its first rollout ends: a counter first scraped at 1
+        # shows no increase() in Prometheus, so the first rollback of a bot would never alert.
+        for result in RolloutResult:
+            self.rollouts.labels(namespace, name, result.value)
         for transition in transitions:
             if not isinstance(transition, RolloutEnded):
                 continue
@@ -151,3 +155,6 @@ class OperatorMetrics:
         """Drop the per-TradingBot series of a deleted TradingBot."""
         with contextlib.suppress(KeyError):
             self.active_epoch.remove(namespace, name)
+        for result in RolloutResult:
+            with contextlib.suppress(KeyError):
+                self.rollouts.remove(namespace, name, result.value)

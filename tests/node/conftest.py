@@ -1,5 +1,6 @@
 """Fixtures of the ``node`` tier: one control plane with a real node for the package, and a
-PostgreSQL server the node's pods reach on the bridge address. ``PLOY_REQUIRE_TIERS`` containing
+PostgreSQL server the node's pods reach on the bridge address, and (``node_prometheus``) a real
+Prometheus scraping the node's pods through the charts' ServiceMonitors. ``PLOY_REQUIRE_TIERS`` containing
 ``node`` turns a missing real node into a failure instead of a skip."""
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from ploy_localcluster import ClusterError, default_bin_dir
+from ploy_localcluster.prometheus import LocalPrometheus
 from tests.support.kindnode import start_kind_cluster
 from tests.support.noderelease import Release, install_release
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
-from tests.support.realnode import E2ECluster, NodeUnavailable, start_node_cluster, unavailable
+from tests.support.prometheus import PrometheusError, missing_binaries, start_prometheus
+from tests.support.realnode import E2ECluster, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
 
 
 @pytest.fixture(scope="package")
@@ -51,3 +54,27 @@ def pod_postgres(node_cluster: E2ECluster) -> Iterator[PostgresServer]:
 def release(node_cluster: E2ECluster, pod_postgres: PostgresServer) -> Iterator[Release]:
     """Both charts' operator side installed in fresh namespaces (see tests.support.noderelease)."""
     yield from install_release(node_cluster, pod_postgres)
+
+
+@pytest.fixture(scope="package")
+def node_prometheus(
+    node_cluster: E2ECluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrometheus]:
+    """Real prometheus-operator and Prometheus for the node cluster (tests/support/prometheus.py): every
+    ServiceMonitor and PrometheusRule of any namespace, scraped and evaluated every 2 s; the HTTP API at
+    ``node_prometheus.url``. ``PLOY_REQUIRE_TIERS`` containing ``prometheus`` turns missing binaries
+    (scripts/build-prometheus.sh) into a failure instead of a skip."""
+    if message := missing_binaries():
+        unavailable("prometheus", message)
+    if not isinstance(node_cluster, NodeCluster):
+        unavailable("prometheus", "the prometheus tier runs beside the local real node only (not on kind)")
+    try:
+        prom = start_prometheus(
+            node_cluster.handle, node_cluster.local.workdir / "pki", tmp_path_factory.mktemp("prometheus")
+        )
+    except PrometheusError as exc:
+        unavailable("prometheus", str(exc))
+    try:
+        yield prom
+    finally:
+        prom.stop()

@@ -1,6 +1,7 @@
 """The metric analysis gate against a REAL Prometheus (T2): real API server, kwok pods, the operator
-in-process with ``--prometheus-url``, and Debian's Prometheus 2.42 scraping a loopback target whose
-series the test sets (``ploy_test_sick{namespace, tradingbot, color}``: 0 healthy, 1 sick).
+in-process with ``--prometheus-url``, and Prometheus v3.5.0 (scripts/build-prometheus.sh) scraping a
+loopback target whose series the test sets (``ploy_test_sick{namespace, tradingbot, color}``: 0
+healthy, 1 sick).
 
 So the gate is proven through the real PromQL engine and HTTP API: the analysis passes → promoted;
 fails during the bake → ``AnalysisFailed`` before promotion; fails in the post-promotion window →
@@ -28,7 +29,7 @@ from tests.operator.operator_harness import (
     tradingbot,
 )
 from tests.support.cluster import ClusterHandle
-from tests.support.prometheus import PrometheusProcess, SeriesTarget, prometheus_scraping
+from tests.support.series_prometheus import PrometheusProcess, SeriesTarget, prometheus_scraping
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 

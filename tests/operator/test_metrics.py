@@ -56,3 +56,15 @@ def test_no_time_to_rollback_before_the_active_service_moved_or_for_other_ends()
     metrics.record_pass("ns", "bot", 7, [ended], failed_at=failed_at, switched=True, now=T0)
     assert sample(metrics, "ploy_operator_time_to_rollback_seconds_count") == 0
     assert sample(metrics, "ploy_operator_rollout_duration_seconds_count") == 2
+
+
+def test_every_result_series_starts_at_zero_and_is_forgotten_with_its_bot() -> None:
+    """A counter Prometheus first scrapes at 1 shows no increase(): the rollback alert needs the 0."""
+    metrics = OperatorMetrics(CollectorRegistry())
+    metrics.record_pass("ns", "bot", 1, [], failed_at={}, switched=False, now=T0)
+    for result in RolloutResult:
+        labels = {"namespace": "ns", "name": "bot", "result": result.value}
+        assert sample(metrics, "ploy_operator_rollouts_total", **labels) == 0
+    metrics.forget("ns", "bot")
+    promoted = {"namespace": "ns", "name": "bot", "result": "Promoted"}
+    assert sample(metrics, "ploy_operator_rollouts_total", **promoted) is None

@@ -1,4 +1,4 @@
-"""The analysis gate's Prometheus reader against a real Prometheus (Debian's 2.42 on loopback): what
+"""The analysis gate's Prometheus reader against a real Prometheus (v3.5.0 on loopback): what
 each answer shape becomes (one number, or inconclusive with the reason), and that credentials in the
 address never show in a reading."""
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.prometheus import PrometheusProcess, SeriesTarget, free_port, prometheus_scraping
+from tests.support.series_prometheus import PrometheusProcess, SeriesTarget, free_port, prometheus_scraping
 from tradingbot_operator.prometheus import Prometheus
 
 SICK = 'ploy_test_sick{color="green"}'

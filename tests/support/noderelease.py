@@ -4,11 +4,12 @@ ledger the pods write, read back with ``psql`` on PostgreSQL's loopback listener
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.cluster import crds_dir
@@ -39,13 +40,16 @@ class Release:
     bot_ns: str
     repository: str
     tag: str
+    bot_values: dict[str, str] = field(default_factory=dict)
+    """Extra values of the bot chart on every install, each a JSON value (``"0.25"``, ``'"2s"'``)."""
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cluster.handle.kubectl(*args, check=check)
 
     def install_bot(self, tag: str, values: dict[str, str] | None = None) -> None:
         """``helm upgrade --install`` the tradingbot chart with image ``repository:tag``, the rollout
-        settings :data:`ROLLOUT` and ``values`` (chart values as strings, overriding)."""
+        settings :data:`ROLLOUT`, ``values`` (chart values as strings, overriding) and
+        :attr:`bot_values` (JSON, overriding both)."""
         sets = {
             "name": BOT,
             "image.repository": self.repository,
@@ -56,9 +60,14 @@ class Release:
         }
         args = ["upgrade", "--install", "bot", str(BOT_CHART), "-n", self.bot_ns]
         args += ["--wait", "--timeout", "120s"]
+        # helm applies --set after --set-json whatever their order: a key of bot_values is left out here.
         for key, value in sets.items():
+            if key in self.bot_values:
+                continue
             string = key == "image.tag" or key.startswith(("feed.", "trading."))
             args += ["--set-string" if string else "--set", f"{key}={value}"]
+        for key, value in self.bot_values.items():  # JSON: --set would keep 0.25 a string
+            args += ["--set-json", f"{key}={value}"]
         self.cluster.handle.helm(*args)
 
     def status(self) -> dict[str, Any]:
@@ -116,9 +125,16 @@ class Release:
         return f"{self.bot_ns}/{BOT}"
 
 
-def install_release(cluster: E2ECluster, postgres: PostgresServer) -> Iterator[Release]:
-    """Install the operator chart (its pod on the node) and prepare a bot namespace with the database
-    Secret; yield the :class:`Release`; uninstall both and delete the namespaces afterwards."""
+def install_release(
+    cluster: E2ECluster,
+    postgres: PostgresServer,
+    operator_values: dict[str, str] | None = None,
+    bot_values: dict[str, str] | None = None,
+) -> Iterator[Release]:
+    """Install the operator chart (its pod on the node; ``operator_values`` are extra ``--set`` values)
+    and prepare a bot namespace with the database Secret; yield the :class:`Release` (its
+    :attr:`Release.bot_values` from ``bot_values``); uninstall both and delete the namespaces afterwards.
+    One operator release at a time: the chart's cluster-scoped objects are named after the release."""
     suffix = uuid.uuid4().hex[:6]
     op_ns, bot_ns = f"node-op-{suffix}", f"node-bot-{suffix}"
     handle = cluster.handle
@@ -129,11 +145,12 @@ def install_release(cluster: E2ECluster, postgres: PostgresServer) -> Iterator[R
     handle.kubectl("label", "namespace", bot_ns, "pod-security.kubernetes.io/enforce=restricted")
     dsn = f"postgresql://postgres@{cluster.host_ip}:{postgres.port}/postgres"
     handle.kubectl("-n", bot_ns, "create", "secret", "generic", "bot-db", f"--from-literal=url={dsn}")
+    extra = [arg for key, value in (operator_values or {}).items() for arg in ("--set", f"{key}={value}")]
     handle.helm(
         "upgrade", "--install", "ploy", str(OPERATOR_CHART), "-n", op_ns, "--create-namespace",
         "--set", "replicaCount=0", "--set", "podDisruptionBudget.enabled=false",
         "--set", f"image.repository={repository}", "--set-string", f"image.tag={tag}",
-        "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces[0]={bot_ns}",
+        "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces[0]={bot_ns}", *extra,
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     # kopf connects in a pod to https://kubernetes.default.svc by name, and this cluster has no DNS
@@ -145,9 +162,13 @@ def install_release(cluster: E2ECluster, postgres: PostgresServer) -> Iterator[R
     handle.kubectl("-n", op_ns, "scale", deployment, "--replicas=1")
     handle.kubectl("-n", op_ns, "rollout", "status", deployment, "--timeout=180s", timeout=200)
     try:
-        yield Release(cluster, postgres, op_ns, bot_ns, repository, tag)
+        yield Release(cluster, postgres, op_ns, bot_ns, repository, tag, dict(bot_values or {}))
     finally:
         handle.helm("uninstall", "bot", "-n", bot_ns, check=False)
         handle.helm("uninstall", "ploy", "-n", op_ns, check=False)
         for ns in (bot_ns, op_ns):
             handle.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+installed_release = contextlib.contextmanager(install_release)
+""":func:`install_release` as a context manager, for a test that needs its own values."""

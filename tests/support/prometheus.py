@@ -1,171 +1,118 @@
-"""A real Prometheus process on loopback for tests, scraping a loopback target whose series the test sets.
+"""The ``prometheus`` tier's building blocks: prometheus-operator and Prometheus
+(:class:`ploy_localcluster.prometheus.LocalPrometheus`) beside a running cluster, and
+helpers that read Prometheus' own answers (alerts API, instant and range queries).
 
-``SeriesTarget`` serves ``/metrics`` in the Prometheus text format from a dict the test changes;
-``PrometheusProcess`` runs Debian's ``/usr/bin/prometheus`` (2.42, installed with promtool by
-``scripts/ensure-promtool.sh``) with a temporary configuration scraping that target every second, so
-the operator's analysis queries run through the real PromQL engine. Every wait has a timeout; the
-process is stopped (SIGTERM, then SIGKILL) by :meth:`PrometheusProcess.stop`.
+A fixture yielding a started :class:`LocalPrometheus` for the real node is ``node_prometheus`` in
+tests/node/conftest.py: it scrapes whatever ServiceMonitors exist in any namespace (both charts ship
+one), evaluates every PrometheusRule, and serves its HTTP API at ``node_prometheus.url``
+(``http://127.0.0.1:<port>``, e.g. ``/api/v1/query``). Scrape and rule evaluation interval: 2 s.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-import httpx
+from ploy_localcluster.prometheus import (
+    LocalPrometheus,
+    PrometheusError,
+    prometheus_bin_dir,
+    prometheus_operator_bin_dir,
+)
+from tests.support.cluster import ClusterHandle
 
-PROMETHEUS_BIN = "/usr/bin/prometheus"
-SCRAPE_INTERVAL = "1s"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+INTERVAL = "2s"
 
 
-class SeriesTarget:
-    """``/metrics`` on 127.0.0.1 with the series in :attr:`series` (``{'name{labels}': value}``)."""
-
-    def __init__(self) -> None:
-        self.series: dict[str, float] = {}
-        self._lock = threading.Lock()
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with target._lock:
-                    body = "".join(f"{key} {value!r}\n" for key, value in target.series.items()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="series-target", daemon=True)
-
-    def set(self, key: str, value: float | None) -> None:
-        """Serve ``key`` (a series, e.g. ``x{a="b"}``) with ``value``; None stops serving it."""
-        with self._lock:
-            if value is None:
-                self.series.pop(key, None)
-            else:
-                self.series[key] = value
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def missing_binaries() -> str | None:
+    """What scripts/build-prometheus.sh has not built yet, in words; None when both exist."""
+    for path in (prometheus_operator_bin_dir() / "operator", prometheus_bin_dir() / "prometheus"):
+        if not path.is_file():
+            return f"{path} not found; run scripts/build-prometheus.sh"
+    return None
 
 
-class PrometheusProcess:
-    """``prometheus`` on 127.0.0.1:<free port> scraping ``target`` every second; :attr:`url` its base URL."""
-
-    def __init__(self, workdir: Path, target: str) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = workdir / "prometheus.yml"
-        self.config.write_text(
-            "global:\n"
-            f"  scrape_interval: {SCRAPE_INTERVAL}\n"
-            f"  evaluation_interval: {SCRAPE_INTERVAL}\n"
-            "scrape_configs:\n"
-            "  - job_name: series\n"
-            f"    scrape_interval: {SCRAPE_INTERVAL}\n"
-            f"    scrape_timeout: {SCRAPE_INTERVAL}\n"
-            "    static_configs:\n"
-            f"      - targets: ['{target}']\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    def start(self, within: float = 60.0) -> None:
-        """Start (with a fresh TSDB) and wait until ``/-/ready`` answers 200 and a scrape has landed."""
-        self.runs += 1
-        data = self.workdir / f"data-{self.runs}"
-        log = (self.workdir / f"prometheus-{self.runs}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                PROMETHEUS_BIN,
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited with {self.proc.returncode}; see {self.workdir}")
-            try:
-                ready = httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200
-                if ready and self.value("up") == 1.0:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"prometheus not ready within {within}s; see {self.workdir}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def value(self, promql: str) -> float | None:
-        """The single value of ``promql`` now (None: no series)."""
-        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=2.0).json()
-        result = answer["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
-
-    def wait_value(self, promql: str, expected: float | None, within: float = 15.0) -> None:
-        """Wait until ``promql`` evaluates to ``expected`` (a scrape or two after a change)."""
-        deadline = time.monotonic() + within
-        seen: float | None = None
-        while time.monotonic() < deadline:
-            seen = self.value(promql)
-            if seen == expected:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{promql} is {seen}, expected {expected}")
+def start_prometheus(handle: ClusterHandle, pki_dir: Path, workdir: Path) -> LocalPrometheus:
+    """Install the CRDs and the Prometheus resource into the cluster of ``handle`` and start both
+    processes; the caller stops the result. Raises PrometheusError."""
+    prom = LocalPrometheus(
+        workdir=workdir,
+        kubeconfig=handle.kubeconfig,
+        server=handle.server,
+        pki_dir=pki_dir,
+        kubectl_binary=handle.bin_dir / "kubectl",
+        interval=INTERVAL,
+    )
+    prom.install()
+    prom.start()
+    return prom
 
 
-@contextmanager
-def prometheus_scraping(workdir: Path) -> Iterator[tuple[PrometheusProcess, SeriesTarget]]:
-    """A started :class:`SeriesTarget` and a started :class:`PrometheusProcess` scraping it."""
-    if shutil.which(PROMETHEUS_BIN) is None:
-        raise FileNotFoundError(f"{PROMETHEUS_BIN} is missing: run scripts/ensure-promtool.sh")
-    target = SeriesTarget()
-    target.start()
-    prometheus = PrometheusProcess(workdir, target.address)
-    try:
-        prometheus.start()
-        yield prometheus, target
-    finally:
-        prometheus.stop()
-        target.stop()
+def alerts_named(
+    prom: LocalPrometheus, name: str, state: str = "firing", **labels: str
+) -> list[dict[str, Any]]:
+    """The alerts of ``/api/v1/alerts`` called ``name`` in ``state`` whose labels include ``labels``."""
+    return [
+        a
+        for a in prom.alerts()
+        if a["labels"].get("alertname") == name
+        and a["state"] == state
+        and all(a["labels"].get(k) == v for k, v in labels.items())
+    ]
+
+
+def overlapping_runs(
+    prom: LocalPrometheus, selector: str, start: float, end: float, value: float | None = None
+) -> list[tuple[str, str, tuple[float, float], tuple[float, float]]]:
+    """Pairs of pods whose runs of scraped samples of ``selector`` overlap in time between ``start``
+    and ``end`` (Unix seconds): a run is a stretch of one pod's consecutive samples (equal to ``value``
+    when given, any value otherwise), ``(first, last)`` scrape timestamps. Built from the raw samples
+    (a range vector), not from instant evaluations, which keep a pod's last sample for up to 5 minutes
+    and so show two pods at once for up to a scrape interval although they never reported together.
+    Returns ``(pod_a, pod_b, run_a, run_b)`` for every overlap (empty: the pods took turns)."""
+    window = max(1, int(end - start) + 1)
+    data = prom.api("query", query=f"{selector}[{window}s]", time=f"{end:.3f}")
+    runs: list[tuple[str, tuple[float, float]]] = []
+    for series in data["result"]:
+        pod = series["metric"].get("pod", "")
+        current: list[float] = []
+        for ts, v in series["values"]:
+            if float(ts) >= start and (value is None or float(v) == value):
+                current.append(float(ts))
+            elif current:
+                runs.append((pod, (current[0], current[-1])))
+                current = []
+        if current:
+            runs.append((pod, (current[0], current[-1])))
+    return [
+        (pa, pb, ra, rb)
+        for i, (pa, ra) in enumerate(runs)
+        for pb, rb in runs[i + 1 :]
+        if pa != pb and ra[0] <= rb[1] and rb[0] <= ra[1]
+    ]
+
+
+def wait_scraped(prom: LocalPrometheus, scrape_pool: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """Wait until the targets of ``scrape_pool`` (``serviceMonitor/<ns>/<name>/<endpoint>``) exist and
+    are all up; returns them. Raises AssertionError with the last targets seen."""
+    deadline = time.monotonic() + timeout
+    last: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        last = [t for t in prom.targets() if t["scrapePool"] == scrape_pool]
+        if last and all(t["health"] == "up" for t in last):
+            return last
+        time.sleep(1)
+    raise AssertionError(
+        f"targets of {scrape_pool} not all up after {timeout}s: {last}; sync: {prom.last_sync_error}"
+    )
+
+
+__all__ = [
+    "INTERVAL",
+    "PrometheusError",
+    "alerts_named",
+    "missing_binaries",
+    "overlapping_runs",
+    "start_prometheus",
+]

@@ -10,11 +10,13 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
+from prometheus_client import generate_latest
 
 from tests.bot.service.support import (
     MARKET,
     NO,
     YES,
+    Bot,
     BotFactory,
     CountingExchange,
     acquire,
@@ -191,6 +193,29 @@ async def test_losing_the_role_stops_orders_at_once(pool: asyncpg.Pool, bots: Bo
     await feed.touch(YES, NO)
     await settle(blue)
     assert sum(exchange.placed.values()) == 0
+
+
+async def test_only_the_active_trader_reports_daily_pnl(pool: asyncpg.Pool, bots: BotFactory) -> None:
+    """``ploy_daily_pnl_usd`` has a series while the role is held and none at all once it is lost (a
+    standby's 0 would mask the active pod's loss in max() over both colors)."""
+    feed = arbitrage_feed()
+    exchange = CountingExchange(PaperExchange(feed.book, Decimal(0)))
+    blue = bots(exchange, feed, trading_config())
+    assert _daily_pnl_samples(blue) == []
+    await blue.role.observe(True, 1)
+    await blue.role.wait_settled()
+    await settle(blue)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = float((await blue.trader.valuation(midnight)).pnl_usd)
+    assert _daily_pnl_samples(blue) == [f"ploy_daily_pnl_usd {today}"]
+    await blue.role.observe(False, 2)
+    assert blue.metrics.daily_pnl_usd.value is None
+    assert _daily_pnl_samples(blue) == []
+
+
+def _daily_pnl_samples(bot: Bot) -> list[str]:
+    text = generate_latest(bot.metrics.registry).decode()
+    return [line for line in text.splitlines() if line.startswith("ploy_daily_pnl_usd")]
 
 
 async def test_kill_switch_rejects_with_its_reason(pool: asyncpg.Pool, bots: BotFactory) -> None:
