@@ -19,17 +19,23 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ploy_localcluster.launcher import cache_dir
-from ploy_localcluster.processes import Proc, die_with_parent, free_port, tail, terminate_all
+from ploy_localcluster.processes import (
+    Proc,
+    free_port,
+    http_ok,
+    port_open,
+    raise_if_exited,
+    spawn,
+    terminate_all,
+    wait_ready,
+)
 
 NAMESPACE = "argocd"
 BASE_CONFIG = ("argocd-cm.yaml", "argocd-cmd-params-cm.yaml", "argocd-rbac-cm.yaml", "argocd-secret.yaml")
@@ -220,7 +226,7 @@ class LocalArgoCD:
             server += ["--metrics-address", "127.0.0.1", "--metrics-port", str(p["server-metrics"])]
             server += ["--disable-auth"] if self.disable_auth else []
             self._spawn("argocd-server", [str(self.binary), *server], {})
-            self._wait(lambda: _http_ok(f"http://{self.server_address}/healthz"), deadline, "argocd-server")
+            self._wait(lambda: http_ok(f"http://{self.server_address}/healthz"), deadline, "argocd-server")
 
     def stop(self) -> None:
         """Terminate every process (SIGTERM to its session, SIGKILL after 10 s) and reap it."""
@@ -236,9 +242,7 @@ class LocalArgoCD:
 
     def check_alive(self) -> None:
         """Raise ArgoCDError naming any process that has exited, with its log's last lines."""
-        for proc in self._procs:
-            if proc.popen.poll() is not None:
-                raise ArgoCDError(f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}")
+        raise_if_exited(self._procs, ArgoCDError)
 
     def pids(self) -> dict[str, int]:
         """Process id of each running process by name."""
@@ -279,46 +283,13 @@ class LocalArgoCD:
         }
 
     def _spawn(self, name: str, argv: Sequence[str], extra_env: dict[str, str]) -> None:
-        log_path = self.workdir / f"{name}.log"
         env = {**self._env(), "ARGOCD_BINARY_NAME": name, **extra_env}
-        with log_path.open("ab") as log_file:
-            popen = subprocess.Popen(
-                list(argv),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-                env=env,
-                start_new_session=True,
-                preexec_fn=None if self.detach else die_with_parent,  # noqa: PLW1509 - execs right away
-            )
-        self._procs.append(Proc(name, popen, log_path))
-        self.log(f"started {name} (pid {popen.pid}, log {log_path})")
+        proc = spawn(self.workdir, name, argv, env, detach=self.detach)
+        self._procs.append(proc)
+        self.log(f"started {name} (pid {proc.popen.pid}, log {proc.log})")
 
     def _wait_port(self, port: int, deadline: float, what: str) -> None:
-        self._wait(lambda: _port_open(port), deadline, what)
+        self._wait(lambda: port_open(port), deadline, what)
 
     def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
-        while True:
-            self.check_alive()
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                raise ArgoCDError(f"timed out waiting for {what} (logs in {self.workdir})")
-            time.sleep(0.25)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http only
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+        wait_ready(ready, deadline, what, self._procs, ArgoCDError, self.workdir)

@@ -1,4 +1,5 @@
-"""The local processes a launcher starts (control plane, real node, ArgoCD), and how they are stopped."""
+"""The local processes a launcher starts (control plane, real node, ArgoCD, Prometheus): how they are
+started, waited for, checked and stopped."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +73,75 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def spawn(
+    workdir: Path,
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    detach: bool = False,
+) -> Proc:
+    """Start ``argv`` in ``workdir`` as the leader of its own session, stdout and stderr appended to
+    ``workdir/<name>.log``, stdin closed, ``env`` its whole environment (None: this process's). Unless
+    ``detach``, it dies with this process (PR_SET_PDEATHSIG). Raises OSError if it cannot start."""
+    log_path = workdir / f"{name}.log"
+    with log_path.open("ab") as log_file:
+        popen = subprocess.Popen(
+            list(argv),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+            preexec_fn=None if detach else die_with_parent,  # noqa: PLW1509 - execs right away
+        )
+    return Proc(name, popen, log_path)
+
+
+def raise_if_exited(procs: Sequence[Proc], error: type[Exception]) -> None:
+    """Raise ``error`` naming the first of ``procs`` that has exited, with its exit code and the last
+    lines of its log."""
+    for proc in procs:
+        if proc.popen.poll() is not None:
+            raise error(f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}")
+
+
+def wait_ready(
+    ready: Callable[[], bool],
+    deadline: float,
+    what: str,
+    procs: Sequence[Proc],
+    error: type[Exception],
+    logs: Path,
+    interval: float = 0.25,
+) -> None:
+    """Poll ``ready`` every ``interval`` seconds until it returns True; raise ``error`` when one of
+    ``procs`` exits (:func:`raise_if_exited`) or when ``time.monotonic()`` passes ``deadline`` (the
+    message names ``what`` and the ``logs`` directory)."""
+    while True:
+        raise_if_exited(procs, error)
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise error(f"timed out waiting for {what} (logs in {logs})")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    """Whether a TCP connection to 127.0.0.1:``port`` succeeds within 1 s."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    """Whether a GET of the loopback ``url`` answers 200 within 2 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http only
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False

@@ -42,7 +42,15 @@ from typing import Any
 import yaml
 
 from ploy_localcluster.launcher import cache_dir
-from ploy_localcluster.processes import Proc, die_with_parent, free_port, tail, terminate_all
+from ploy_localcluster.processes import (
+    Proc,
+    free_port,
+    http_ok,
+    raise_if_exited,
+    spawn,
+    terminate_all,
+    wait_ready,
+)
 
 NAMESPACE = "monitoring"
 PROMETHEUS_VERSION = "v3.5.0"  # what scripts/build-prometheus.sh builds (prometheus-operator v0.85's default)
@@ -253,7 +261,7 @@ class LocalPrometheus:
                 "--storage.tsdb.retention.time=1d",
             ],
         )
-        self._wait(lambda: _http_ok(f"{self.url}/-/ready"), deadline, "prometheus ready")
+        self._wait(lambda: http_ok(f"{self.url}/-/ready"), deadline, "prometheus ready")
         self._thread = threading.Thread(target=self._sync_loop, name="prometheus-config-sync", daemon=True)
         self._thread.start()
 
@@ -275,9 +283,7 @@ class LocalPrometheus:
 
     def check_alive(self) -> None:
         """Raise PrometheusError naming a process that has exited, with its log's last lines."""
-        for proc in self._procs:
-            if proc.popen.poll() is not None:
-                raise PrometheusError(f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}")
+        raise_if_exited(self._procs, PrometheusError)
 
     # -- the config-reloader's part ----------------------------------------------------------------
 
@@ -375,33 +381,9 @@ class LocalPrometheus:
     # -- internals -------------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: Sequence[str]) -> None:
-        log_path = self.workdir / f"{name}.log"
-        with log_path.open("ab") as log_file:
-            popen = subprocess.Popen(
-                list(argv),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - execs right away
-            )
-        self._procs.append(Proc(name, popen, log_path))
-        self.log(f"started {name} (pid {popen.pid}, log {log_path})")
+        proc = spawn(self.workdir, name, argv)
+        self._procs.append(proc)
+        self.log(f"started {name} (pid {proc.popen.pid}, log {proc.log})")
 
     def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
-        while True:
-            self.check_alive()
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                raise PrometheusError(f"timed out waiting for {what} (logs in {self.workdir})")
-            time.sleep(0.5)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http only
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+        wait_ready(ready, deadline, what, self._procs, PrometheusError, self.workdir, interval=0.5)
