@@ -267,8 +267,9 @@ class Spawner(Protocol):
 def start(node: RealNode, images: Path, cluster: Spawner, deadline: float, detach: bool) -> None:
     """Prepare the machine, start containerd, import the images, start kube-proxy and kubelet, and
     wait until :data:`NODE_NAME` is Ready (by ``deadline``, a ``time.monotonic()`` value, extended by
-    the time spent waiting, up to :data:`OWNER_WAIT_SECONDS`, for another process's real node to go). The caller
-    tears down with :func:`.machine.teardown` when this raises (NodeError, or the spawner's ClusterError)."""
+    the time spent waiting, up to :data:`OWNER_WAIT_SECONDS`, for another process's real node to go).
+    The caller tears down with :func:`.machine.teardown` when this raises (NodeError, or the spawner's
+    ClusterError)."""
     archives = node.use_images(images)
     # Another session's real node (a test module, the demo) holds the machine for minutes: take turns
     # with it, and do not count the wait against this start's own deadline.
