@@ -138,6 +138,7 @@ class ReadyWatch:
     def __init__(self, release: Release, color: str) -> None:
         self.release, self.color = release, color
         self.pod: str | None = None
+        self.ready_since = ""  # RFC 3339 UTC, as the API server writes it (compares as text)
         self.not_ready: list[str] = []
 
     def poll(self) -> None:
@@ -147,12 +148,13 @@ class ReadyWatch:
             ready = conditions.get("Ready", {}).get("status") == "True"
             if ready and self.pod is None:
                 self.pod = pod["metadata"]["name"]
+                self.ready_since = conditions["Ready"]["lastTransitionTime"]
             elif pod["metadata"]["name"] == self.pod and not ready:
                 self.not_ready.append(time.strftime("%H:%M:%S"))
 
     def check(self) -> None:
-        """Assert the pod was Ready at every poll since its first Ready, with no readiness/liveness
-        probe failure Event and no restart."""
+        """Assert the pod was Ready at every poll since its first Ready, with no readiness or liveness
+        probe failure (``Unhealthy`` Event) since then (refused probes while it starts are expected)."""
         assert self.pod is not None, f"no Ready {self.color} pod seen"
         assert not self.not_ready, f"{self.pod} seen not Ready at {self.not_ready}"
         events = json.loads(
@@ -161,7 +163,8 @@ class ReadyWatch:
                 f"--field-selector=involvedObject.name={self.pod},reason=Unhealthy",
             ).stdout
         )["items"]  # fmt: skip
-        assert not events, [e["message"] for e in events]
+        late = [e for e in events if (e.get("lastTimestamp") or e.get("eventTime") or "") >= self.ready_since]
+        assert not late, [e["message"] for e in late]
 
 
 def _wait_watching(watch: ReadyWatch, predicate: Any, what: str, timeout: float) -> Any:
