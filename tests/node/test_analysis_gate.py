@@ -57,8 +57,9 @@ ANALYSIS = [
 SCRAPE = {"metrics.serviceMonitor.interval": '"2s"', "metrics.serviceMonitor.scrapeTimeout": '"2s"'}
 GATE = {
     "rollout.analysis": json.dumps(ANALYSIS),
-    # The bake outlasts the 5 s threshold plus a scrape and a measurement interval (about 9 s).
-    "rollout.bakeSeconds": "15",
+    # The bake outlasts the 5 s threshold plus a scrape and a measurement interval (about 9 s) with room
+    # for a loaded machine: a stale version must fail in its bake, not in the window.
+    "rollout.bakeSeconds": "20",
     "rollout.postPromotionSeconds": "60",
 }
 TRADING = {"trading.strategy.maxOrderSize": "5", "trading.risk.maxExposureUsd": "100000"}
@@ -224,7 +225,7 @@ def _before_promotion(release: Release, stale: RecordingServer) -> None:
     assert release.status()["activeColor"] == "blue"
     print(
         f"before promotion: green {watch.pod} Ready {ready_at - t0:.1f}s after the upgrade, "
-        f"AnalysisFailed {failed_at - ready_at:.1f}s after Ready (bake 15 s), measured {value:g} s "
+        f"AnalysisFailed {failed_at - ready_at:.1f}s after Ready (bake 20 s), measured {value:g} s "
         f"after {measurement['count']} measurements: {last['message']!r}"
     )
 
