@@ -13,8 +13,10 @@ config-reloader substitutes), and asks Prometheus to reload (``POST /-/reload``)
 Prometheus (``<cache>/bin/prometheus-v*``) is built from its Go module too: Debian's package (2.42) has
 no Kubernetes service discovery, which every ServiceMonitor becomes. The resource's ``spec.version``
 tells the operator which version to generate configuration for. Prometheus listens on loopback
-and scrapes the targets its ServiceMonitors select: pods on the real node's bridge are reachable from the
-host. Its HTTP API is at :attr:`LocalPrometheus.url`.
+(and, with ``listen_also``, on one more address on the same port, e.g. the node's bridge address, so
+that pods such as the Ploy operator's can query it) and scrapes the targets its ServiceMonitors select:
+pods on the real node's bridge are reachable from the host. Its HTTP API is at
+:attr:`LocalPrometheus.url` (and :meth:`LocalPrometheus.url_on` the other address).
 
 Every child runs in its own session and dies with the Python process that started it; :meth:`stop`
 terminates both (and the sync thread), also after a failed :meth:`start`.
@@ -113,7 +115,8 @@ class LocalPrometheus:
     kubeconfig; ``pki_dir``: its CA and admin client certificate), files and logs under ``workdir``.
 
     ``interval`` is the scrape and rule evaluation interval (a Prometheus duration); ``timeout``
-    bounds :meth:`start` in seconds. The ``Prometheus`` resource ``name`` in namespace
+    bounds :meth:`start` in seconds. ``listen_also`` is an address (e.g. ``10.244.0.1``) Prometheus
+    listens on besides loopback, on the same port. The ``Prometheus`` resource ``name`` in namespace
     :data:`NAMESPACE` selects every ServiceMonitor and PrometheusRule in every namespace.
     """
 
@@ -127,6 +130,7 @@ class LocalPrometheus:
     name: str = "ploy"
     interval: str = "2s"
     timeout: float = 120.0
+    listen_also: str | None = None
     log: Callable[[str], None] = field(default=lambda _msg: None)
     ports: dict[str, int] = field(default_factory=dict)
     last_sync_error: str | None = None
@@ -157,6 +161,13 @@ class LocalPrometheus:
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` of Prometheus (its HTTP API under ``/api/v1``)."""
         return f"http://127.0.0.1:{self.ports['prometheus']}"
+
+    def url_on(self, host: str) -> str:
+        """``http://<host>:<port>`` of Prometheus; ``host`` must be ``listen_also`` (or 127.0.0.1).
+        Raises PrometheusError for an address it does not listen on."""
+        if host not in ("127.0.0.1", self.listen_also):
+            raise PrometheusError(f"prometheus does not listen on {host} (listen_also={self.listen_also})")
+        return f"http://{host}:{self.ports['prometheus']}"
 
     # -- cluster objects -------------------------------------------------------------------------
 
@@ -250,13 +261,15 @@ class LocalPrometheus:
         ]
         self._spawn("prometheus-operator", operator)
         self._wait(self.sync, deadline, "the operator's generated configuration")
+        # --web.listen-address can be repeated (Prometheus 3: `prometheus --help`).
+        hosts = ["127.0.0.1", *([self.listen_also] if self.listen_also else [])]
         self._spawn(
             "prometheus",
             [
                 str(prometheus),
                 f"--config.file={self.workdir / 'prometheus.yaml'}",
                 f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+                *[f"--web.listen-address={host}:{self.ports['prometheus']}" for host in hosts],
                 "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=1d",
             ],

@@ -1,22 +1,26 @@
 """LocalPrometheus on the local control plane (no real node): prometheus-operator turns the tradingbot
 chart's ServiceMonitor and PrometheusRule into configuration that Prometheus loads: the target the
-ServiceMonitor selects (and no other) and every alert of the rule."""
+ServiceMonitor selects (and no other) and every alert of the rule; and Prometheus answers on its second
+listen address (``listen_also``, here another loopback address; beside the real node, the bridge)."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ploy_localcluster.prometheus import LocalPrometheus
+from ploy_localcluster.prometheus import LocalPrometheus, PrometheusError
 from tests.support.cluster import ClusterHandle
 from tests.support.prometheus import missing_binaries, start_prometheus
 from tests.support.realnode import unavailable
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
+LISTEN_ALSO = "127.0.0.2"  # Linux routes all of 127.0.0.0/8 to lo
 CHART = Path(__file__).resolve().parents[2] / "charts" / "tradingbot"
 # Two selector-less Services with hand-made Endpoints (no pod answers; the target only has to exist):
 # the ServiceMonitor selects the one labelled ploy.dev/tradingbot=arb, and on it the port named http.
@@ -48,7 +52,9 @@ subsets: [{addresses: [{ip: 10.244.9.10}], ports: [{name: http, port: 8080}]}]
 def prometheus(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
     if message := missing_binaries():
         unavailable("prometheus", message)
-    prom = start_prometheus(cluster, cluster.kubeconfig.parent / "pki", tmp_path_factory.mktemp("prometheus"))
+    prom = start_prometheus(
+        cluster, cluster.kubeconfig.parent / "pki", tmp_path_factory.mktemp("prometheus"), LISTEN_ALSO
+    )
     try:
         yield prom
     finally:
@@ -79,3 +85,12 @@ def test_the_charts_monitor_and_rules_become_prometheus_configuration(
     assert loaded == expected, (loaded, prometheus.last_sync_error)
     # Only the Service carrying ploy.dev/tradingbot=arb, only its port named http.
     assert targets == {"10.244.9.9:8080"}, (targets, prometheus.last_sync_error)
+
+
+def test_prometheus_answers_on_its_second_address(prometheus: LocalPrometheus) -> None:
+    url = prometheus.url_on(LISTEN_ALSO)
+    assert url == prometheus.url.replace("127.0.0.1", LISTEN_ALSO)
+    with urllib.request.urlopen(f"{url}/api/v1/query?query=vector(7)", timeout=10) as response:  # noqa: S310
+        assert json.loads(response.read())["data"]["result"][0]["value"][1] == "7"
+    with pytest.raises(PrometheusError, match=r"does not listen on 127\.0\.0\.3"):
+        prometheus.url_on("127.0.0.3")

@@ -62,15 +62,19 @@ def node_prometheus(
 ) -> Iterator[LocalPrometheus]:
     """Real prometheus-operator and Prometheus for the node cluster (tests/support/prometheus.py): every
     ServiceMonitor and PrometheusRule of any namespace, scraped and evaluated every 2 s; the HTTP API at
-    ``node_prometheus.url``. ``PLOY_REQUIRE_TIERS`` containing ``prometheus`` turns missing binaries
-    (scripts/build-prometheus.sh) into a failure instead of a skip."""
+    ``node_prometheus.url`` and, for pods, ``node_prometheus.url_on(node_cluster.host_ip)``.
+    ``PLOY_REQUIRE_TIERS`` containing ``prometheus`` turns missing binaries (scripts/build-prometheus.sh)
+    into a failure instead of a skip."""
     if message := missing_binaries():
         unavailable("prometheus", message)
     if not isinstance(node_cluster, NodeCluster):
         unavailable("prometheus", "the prometheus tier runs beside the local real node only (not on kind)")
     try:
         prom = start_prometheus(
-            node_cluster.handle, node_cluster.local.workdir / "pki", tmp_path_factory.mktemp("prometheus")
+            node_cluster.handle,
+            node_cluster.local.workdir / "pki",
+            tmp_path_factory.mktemp("prometheus"),
+            listen_also=node_cluster.host_ip,  # pods (the operator's analysis gate) query it there
         )
     except PrometheusError as exc:
         unavailable("prometheus", str(exc))

@@ -5,7 +5,8 @@ helpers that read Prometheus' own answers (alerts API, instant and range queries
 A fixture yielding a started :class:`LocalPrometheus` for the real node is ``node_prometheus`` in
 tests/node/conftest.py: it scrapes whatever ServiceMonitors exist in any namespace (both charts ship
 one), evaluates every PrometheusRule, and serves its HTTP API at ``node_prometheus.url``
-(``http://127.0.0.1:<port>``, e.g. ``/api/v1/query``). Scrape and rule evaluation interval: 2 s.
+(``http://127.0.0.1:<port>``, e.g. ``/api/v1/query``) and, for pods (the operator's analysis gate),
+at ``node_prometheus.url_on(NODE_IP)`` on the bridge. Scrape and rule evaluation interval: 2 s.
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ def missing_binaries() -> str | None:
     return None
 
 
-def start_prometheus(handle: ClusterHandle, pki_dir: Path, workdir: Path) -> LocalPrometheus:
+def start_prometheus(
+    handle: ClusterHandle, pki_dir: Path, workdir: Path, listen_also: str | None = None
+) -> LocalPrometheus:
     """Install the CRDs and the Prometheus resource into the cluster of ``handle`` and start both
-    processes; the caller stops the result. Raises PrometheusError."""
+    processes (Prometheus also listening on ``listen_also``, e.g. the bridge address pods reach); the
+    caller stops the result. Raises PrometheusError."""
     prom = LocalPrometheus(
+        listen_also=listen_also,
         workdir=workdir,
         kubeconfig=handle.kubeconfig,
         server=handle.server,

@@ -7,6 +7,11 @@ After the recording it repeats its last message (the recorded final ``book`` sna
 ``repeat_s`` seconds, so the data stays fresh for as long as the client listens. The server runs on
 its own event loop in a thread, bound to ``host`` (e.g. the node's bridge address, where pods reach
 it) on a free port, only inside the ``with`` block. The library's server is ``websockets``' own.
+
+A test makes the market go stale with :meth:`RecordingServer.hush` (or ``hushed=True`` from the start):
+from then on the server sends nothing after a connection's recording, neither the repeated snapshot nor
+a ``PONG``, while the connection stays open (a bot reconnects after its own staleness limit and gets
+the recording again).
 """
 
 from __future__ import annotations
@@ -41,11 +46,18 @@ class RecordingServer:
     subscriptions: list[Any] = field(default_factory=list)
     connections: int = 0
     pings: int = 0
+    hushed: bool = False
+    """Send nothing after the recording (no repeats, no ``PONG``); see :meth:`hush`."""
 
     @property
     def url(self) -> str:
         """``ws://host:port/ws/market``."""
         return f"ws://{self.host}:{self.port}/ws/market"
+
+    def hush(self) -> None:
+        """From now on send nothing after a connection's recording: its market data goes stale.
+        (A bool read by the server's loop thread: setting it needs no lock.)"""
+        self.hushed = True
 
     async def handler(self, conn: ServerConnection) -> None:
         self.connections += 1
@@ -59,7 +71,8 @@ class RecordingServer:
                 await asyncio.sleep(self.frame_gap_s)
             while True:
                 await asyncio.sleep(self.repeat_s)
-                await conn.send(json.dumps(self.messages[-1]))
+                if not self.hushed:
+                    await conn.send(json.dumps(self.messages[-1]))
         except Exception:  # the client went away: this connection is over
             return
         finally:
@@ -70,14 +83,18 @@ class RecordingServer:
             async for msg in conn:
                 if msg == "PING":
                     self.pings += 1
-                    await conn.send("PONG")
+                    if not self.hushed:
+                        await conn.send("PONG")
 
 
 @contextlib.contextmanager
-def recording_server(messages: list[Any], host: str, timeout: float = 10.0) -> Iterator[RecordingServer]:
-    """Serve ``messages`` on ``host`` (free port) for the duration of the block; RuntimeError when the
-    server does not listen within ``timeout`` seconds."""
-    server = RecordingServer(messages, host)
+def recording_server(
+    messages: list[Any], host: str, timeout: float = 10.0, *, hushed: bool = False
+) -> Iterator[RecordingServer]:
+    """Serve ``messages`` on ``host`` (free port) for the duration of the block (``hushed``: silent
+    after each connection's recording from the start); RuntimeError when the server does not listen
+    within ``timeout`` seconds."""
+    server = RecordingServer(messages, host, hushed=hushed)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     stop: asyncio.Event | None = None
