@@ -57,6 +57,7 @@ from tradingbot_operator.children.deployment import KIND as DEPLOYMENT
 from tradingbot_operator.children.job import KIND as JOB
 from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.children.service import KIND as SERVICE
+from tradingbot_operator.known_versions import KnownVersions
 from tradingbot_operator.model import GROUP, PLURAL, VERSION, TradingBotStatus
 from tradingbot_operator.names import LABEL_COLOR, LABEL_TRADINGBOT
 from tradingbot_operator.snapshot import Snapshot, build_snapshot
@@ -149,8 +150,6 @@ def parse_status(raw: Mapping[str, Any] | None) -> TradingBotStatus:
     return TradingBotStatus.model_validate(dict(raw or {}))
 
 
-# Resources whose own writes are remembered (:meth:`Kube.seen`); Events are never watched.
-_WATCHED = frozenset({"tradingbots", "deployments", "services", "configmaps", "jobs"})
 Listed = dict[tuple[str, str], JSON]
 """The live children a pass listed, by (plural, name); the pass's writes update it."""
 
@@ -176,8 +175,7 @@ class Kube:
         self.instance = instance or socket.gethostname()
         self.timeout = timeout
         self._on_request = on_request
-        # (plural, namespace, name) -> the object's last known resourceVersion (own writes, watch events).
-        self._written: dict[tuple[str, str, str], str] = {}
+        self.versions = KnownVersions()
 
     # --- transport -------------------------------------------------------------------------------------
 
@@ -212,44 +210,8 @@ class Kube:
             )
         decoded: JSON = json.loads(data) if data else {}
         if method != "GET":
-            self._remember(path, decoded)
+            self.versions.wrote(verb_and_resource("GET", path)[1].split("/")[0], decoded)
         return decoded
-
-    def _remember(self, path: str, answer: JSON) -> None:
-        meta = answer.get("metadata") if isinstance(answer, dict) else None
-        if not meta or "resourceVersion" not in meta or "name" not in meta:
-            return
-        plural = verb_and_resource("GET", path)[1].split("/")[0]
-        if plural in _WATCHED:
-            self._written[(plural, meta.get("namespace", ""), meta["name"])] = meta["resourceVersion"]
-
-    def seen(self, plural: str, namespace: str, name: str, resource_version: str | None) -> bool:
-        """Record ``resource_version`` as the object's last known version; True when it already was.
-
-        Known versions come from this process's own writes and from earlier watch events. An event
-        carrying a known version shows a state a pass already planned from (the pass that wrote it, or
-        the pass the first event of it started): another pass would find nothing to do. This drops
-        the passes the operator's own writes and kopf's re-listings (after a watch expired) caused.
-        """
-        if resource_version is None:
-            return False
-        key = (plural, namespace, name)
-        if self._written.get(key) == resource_version:
-            return True
-        self._written[key] = resource_version
-        return False
-
-    def forget_object(self, plural: str, namespace: str, name: str) -> None:
-        """Drop the last known version of a deleted object."""
-        self._written.pop((plural, namespace, name), None)
-
-    def forget_writes(self, namespace: str, name: str) -> None:
-        """Drop the remembered writes of a deleted TradingBot and of its children (``<name>-...``; a
-        TradingBot whose name extends it loses its memory too, which costs it one pass, nothing more)."""
-        for key in [
-            k for k in self._written if k[1] == namespace and (k[2] == name or k[2].startswith(f"{name}-"))
-        ]:
-            del self._written[key]
 
     async def get(self, path: str) -> JSON | None:
         """GET ``path``; None on 404."""

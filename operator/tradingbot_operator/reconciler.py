@@ -161,8 +161,8 @@ class Reconciler:
         it comes from kopf's listing (``listing``: at startup every TradingBot is "changed").
         """
         if deleted:
-            self.kube.forget_object(plural, namespace, name)
-        elif self.kube.seen(plural, namespace, name, resource_version):
+            self.kube.versions.forget_object(plural, namespace, name)
+        elif self.kube.versions.seen(plural, namespace, name, resource_version):
             return
         # A TradingBot change not written by this process is someone's intent (spec, promote/abort/retry
         # annotations): it runs in the urgent lane, never behind the passes of other bots' rollouts.
@@ -196,7 +196,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers, memories and metric series of a deleted TradingBot."""
         self.queue.forget((namespace, name))
-        self.kube.forget_writes(namespace, name)
+        self.kube.versions.forget_tradingbot(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""
