@@ -20,9 +20,17 @@ seconds), waits for Healthy, changes the image and polls every ``--poll`` second
 * **API requests per rollout** over the same span, each controller's own client-side counter
   (``ploy_operator_api_requests_total``; Argo's ``controller_clientset_k8s_request_total``).
 
-Prints one JSON object: per controller p50/p99/max, the ratios Ploy/Argo (p50, p99, mean CPU), and
-what is not equivalent. Figures from a 2-core machine possibly shared with other work: indicative.
-Usage: ``.venv/bin/python bench/argo_rollouts_side_by_side.py [--runs 8] [--poll 0.01]``.
+Then, at scale (``--objects``, default 200 per controller, one namespace each; 0 skips it): Ploy's
+objects are created while both controllers run, then Argo's (so Argo converges with Ploy's objects
+idle beside it): **all Healthy** seconds and **CPU to converge** from the first create; then
+``--scale-samples`` rollouts each, interleaved, with all objects existing (same figures as above).
+
+Prints one JSON object: per controller p50/p99/max, the ratios Ploy/Argo (p50, p99; > 1 means Ploy
+is slower or costlier), and what is not equivalent. Argo Rollouts logs "Unable to Process Create
+request ... Kind=replicasets" on every ReplicaSet create: its client-metrics wrapper
+(argoproj/pkg ``kubeclientmetrics``) parses the protobuf body as JSON to label the request; harmless.
+Figures from a 2-core machine possibly shared with other work: indicative.
+Usage: ``.venv/bin/python bench/argo_rollouts_side_by_side.py [--runs 8] [--objects 200]``.
 """
 
 from __future__ import annotations
@@ -41,11 +49,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchsupport import default_bin_dir, install_crd, kubectl, summary
+from benchsupport import default_bin_dir, install_crd, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from operator_scale import cpu_seconds, free_port, start_operator
-from sidebyside_controllers import ArgoController, Controller, PloyController
+from sidebyside_controllers import ArgoController, Controller, PloyController, create
 
 from ploy_localcluster import LocalCluster
 from tradingbot_operator.kube import Kube
@@ -119,10 +127,8 @@ class Process:
         return cpu_seconds(self.proc.pid), requests_total(self.port, self.metric)
 
 
-async def one_run(controller: Controller, process: Process, namespace: str, poll: float) -> JSON:
-    """Create, wait Healthy, change the image, time the switch and the scale-down of the old version."""
-    await controller.create(namespace)
-    await asyncio.sleep(1.0)  # let the passes of the first rollout's tail settle
+async def rollout(controller: Controller, process: Process, namespace: str, poll: float) -> JSON:
+    """Change the image of a Healthy object; time the switch and the scale-down of the old version."""
     cpu0, requests0 = process.sample()
     sent = time.monotonic()
     await controller.change(namespace, "registry.example/app:2")
@@ -145,12 +151,38 @@ async def one_run(controller: Controller, process: Process, namespace: str, poll
     assert ready_at is not None
     await asyncio.sleep(0.5)  # the passes the scale-down's own events trigger
     cpu1, requests1 = process.sample()
-    kubectl(controller.cluster, "delete", "namespace", namespace, "--wait=false")
     return {
         "promote_reaction": switched_at - ready_at,
         "change_to_switched": switched_at - sent,
         "cpu_seconds": cpu1 - cpu0,
         "api_requests": requests1 - requests0,
+    }
+
+
+async def one_run(controller: Controller, process: Process, namespace: str, poll: float) -> JSON:
+    """A fresh object in its own namespace: Healthy, then one rollout; the namespace is deleted after."""
+    await create(controller, namespace)
+    await asyncio.sleep(1.0)  # let the passes of the first version's tail settle
+    result = await rollout(controller, process, namespace, poll)
+    await controller.delete(namespace)
+    return result
+
+
+async def converge(controller: Controller, process: Process, objects: int) -> JSON:
+    """Create ``objects`` objects (one namespace each, 20 requests at a time) while the controller runs;
+    seconds and controller CPU from the first create until all are Healthy."""
+    prefix = f"{controller.name}-scale-"
+    cpu0, started = process.sample()[0], time.monotonic()
+    names = [f"{prefix}{i:04d}" for i in range(objects)]
+    for at in range(0, objects, 20):
+        await asyncio.gather(*(controller.submit(n) for n in names[at : at + 20]))
+    while (healthy := await controller.healthy_count(prefix)) < objects:
+        if time.monotonic() - started > 1800:
+            raise TimeoutError(f"{controller.name}: {healthy}/{objects} Healthy after 30 min")
+        await asyncio.sleep(1.0)
+    return {
+        "all_healthy_seconds": round(time.monotonic() - started, 1),
+        "cpu_seconds_to_converge": round(process.sample()[0] - cpu0, 2),
     }
 
 
@@ -162,6 +194,36 @@ def figures(runs: list[JSON]) -> JSON:
         "cpu_seconds_per_rollout": summary([r["cpu_seconds"] for r in runs]),
         "api_requests_per_rollout": round(statistics.mean(r["api_requests"] for r in runs), 1),
     }
+
+
+async def at_scale(
+    controllers: dict[str, Controller], processes: dict[str, Process], args: argparse.Namespace
+) -> JSON:
+    """``--objects`` objects per controller (Ploy's created first, then Argo's, so Argo converges with
+    Ploy's objects idle beside it), then ``--scale-samples`` spec changes each, interleaved, while
+    all of them exist."""
+    out: JSON = {"objects_each": args.objects}
+    for name, controller in controllers.items():
+        out[name] = await converge(controller, processes[name], args.objects)
+        print(f"[side-by-side] {args.objects} {name}: {json.dumps(out[name])}", file=sys.stderr, flush=True)
+    step = max(1, args.objects // max(1, args.scale_samples))
+    samples: dict[str, list[JSON]] = {name: [] for name in controllers}
+    for turn, index in enumerate(list(range(0, args.objects, step))[: args.scale_samples]):
+        order = ("ploy", "argo") if turn % 2 == 0 else ("argo", "ploy")
+        for name in order:
+            namespace = f"{name}-scale-{index:04d}"
+            samples[name].append(await rollout(controllers[name], processes[name], namespace, args.poll))
+    for name in controllers:
+        out[name].update(figures(samples[name]))
+    ploy, argo = out["ploy"], out["argo"]
+    out["ratio_ploy_over_argo"] = {
+        "all_healthy_seconds": round(ploy["all_healthy_seconds"] / argo["all_healthy_seconds"], 2),
+        "cpu_seconds_to_converge": round(
+            ploy["cpu_seconds_to_converge"] / max(argo["cpu_seconds_to_converge"], 0.01), 2
+        ),
+        **ratios(ploy, argo),
+    }
+    return out
 
 
 def ratios(ploy: JSON, argo: JSON) -> JSON:
@@ -196,10 +258,11 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
         "argo": Process(argo_proc, argo_port, "controller_clientset_k8s_request_total"),
     }
     controllers: dict[str, Controller] = {
-        "ploy": PloyController(cluster, kube, args.scale_down),
-        "argo": ArgoController(cluster, kube, args.scale_down),
+        "ploy": PloyController(kube, args.scale_down),
+        "argo": ArgoController(kube, args.scale_down),
     }
     results: dict[str, list[JSON]] = {"ploy": [], "argo": []}
+    scale: JSON | None = None
     try:
         for name, process in processes.items():  # both metrics endpoints up = both controllers started
             deadline = time.monotonic() + 60
@@ -217,6 +280,8 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
                 run = await one_run(controllers[name], processes[name], f"{name}-{index}", args.poll)
                 results[name].append(run)
                 print(f"[side-by-side] run {index} {name}: {json.dumps(run)}", file=sys.stderr, flush=True)
+        if args.objects:
+            scale = await at_scale(controllers, processes, args)
     finally:
         for process in processes.values():
             process.proc.terminate()
@@ -236,6 +301,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
         "ploy": ploy,
         "argo_rollouts": argo,
         "ratio_ploy_over_argo": ratios(ploy, argo),
+        "at_scale": scale,
         "not_equivalent": NOT_EQUIVALENT,
         "note": "one local control plane (kwok pods) on a 2-core machine possibly shared with other work: "
         "indicative; CPU per rollout includes each controller's idle background over the span",
@@ -248,6 +314,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="rollouts per controller")
     parser.add_argument("--poll", type=float, default=0.01, help="seconds between polls")
     parser.add_argument("--scale-down", type=int, default=2, help="seconds the previous version stays warm")
+    parser.add_argument("--objects", type=int, default=200, help="objects per controller at scale (0: skip)")
+    parser.add_argument("--scale-samples", type=int, default=8, help="spec changes per controller at scale")
     args = parser.parse_args()
     argo_bin = build_argo_rollouts()
     with tempfile.TemporaryDirectory(prefix="ploy-sbs-") as tmp:

@@ -21,9 +21,6 @@ import asyncio
 import time
 from typing import Any, Protocol
 
-from benchsupport import kubectl
-
-from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.kube import Kube, tradingbot_path
 
@@ -37,10 +34,18 @@ class Controller(Protocol):
     """One controller's object in one namespace; every method polls the API once."""
 
     name: str
-    cluster: LocalCluster
 
-    async def create(self, namespace: str) -> None:
-        """Create the namespace and the object; return once it is Healthy on its first version."""
+    async def submit(self, namespace: str) -> None:
+        """Create the namespace and the object (and what it needs); do not wait."""
+
+    async def healthy(self, namespace: str) -> bool:
+        """True when the object is Healthy on one version with no rollout in flight."""
+
+    async def healthy_count(self, prefix: str) -> int:
+        """How many objects in namespaces named ``prefix...`` are Healthy (one cluster-wide LIST)."""
+
+    async def delete(self, namespace: str) -> None:
+        """Delete the namespace (without waiting)."""
 
     async def change(self, namespace: str, image: str) -> None:
         """Send the spec change (new image); the next polls compare against the version before."""
@@ -66,14 +71,27 @@ def _all_ready(answer: JSON) -> bool:
     )
 
 
-async def _until(check: Any, what: str, limit: float = 120.0) -> Any:
+async def create(controller: Controller, namespace: str, limit: float = 120.0) -> None:
+    """Submit the object in ``namespace`` and wait until it is Healthy; TimeoutError after ``limit`` s."""
+    await controller.submit(namespace)
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
+    while not await controller.healthy(namespace):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{controller.name} {namespace}: not Healthy within {limit:.0f}s")
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"{what}: not reached within {limit:.0f}s")
+
+
+async def _namespace(kube: Kube, namespace: str) -> None:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    await kube.request("POST", "/api/v1/namespaces", body=body)
+
+
+def _count(answer: JSON, prefix: str, healthy: Any) -> int:
+    return sum(
+        1
+        for item in answer.get("items") or []
+        if item["metadata"]["namespace"].startswith(prefix) and healthy(item.get("status") or {})
+    )
 
 
 class PloyController:
@@ -81,8 +99,8 @@ class PloyController:
 
     name = "ploy"
 
-    def __init__(self, cluster: LocalCluster, kube: Kube, scale_down: int) -> None:
-        self.cluster, self.kube, self.scale_down = cluster, kube, scale_down
+    def __init__(self, kube: Kube, scale_down: int) -> None:
+        self.kube, self.scale_down = kube, scale_down
         self.old: dict[str, str] = {}
 
     def manifest(self, image: str) -> JSON:
@@ -113,21 +131,39 @@ class PloyController:
         status: JSON = (body or {}).get("status") or {}
         return status
 
-    async def create(self, namespace: str) -> None:
-        """Namespace, database Secret, TradingBot; waits for Healthy without a rollout in flight."""
-        kubectl(self.cluster, "create", "namespace", namespace)
-        kubectl(
-            self.cluster, "-n", namespace, "create", "secret", "generic", "bot-db", "--from-literal=url=x"
+    @staticmethod
+    def _healthy(status: JSON) -> bool:
+        return (
+            status.get("phase") == "Healthy" and not status.get("rollout") and bool(status.get("activeColor"))
         )
+
+    async def submit(self, namespace: str) -> None:
+        """Namespace, database Secret, TradingBot."""
+        await _namespace(self.kube, namespace)
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "bot-db"},
+            "data": {"url": "eA=="},
+        }
+        await self.kube.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=secret)
         await self.kube.request(
             "POST", tradingbot_path(namespace), body=self.manifest("registry.example/bot:1")
         )
 
-        async def healthy() -> bool:
-            s = await self._status(namespace)
-            return s.get("phase") == "Healthy" and not s.get("rollout") and bool(s.get("activeColor"))
+    async def healthy(self, namespace: str) -> bool:
+        """Healthy, no rollout in flight, an active color."""
+        return self._healthy(await self._status(namespace))
 
-        await _until(healthy, f"{namespace}: TradingBot Healthy")
+    async def healthy_count(self, prefix: str) -> int:
+        """Healthy TradingBots in namespaces ``prefix...``."""
+        return _count(
+            await self.kube.request("GET", "/apis/ploy.dev/v1alpha1/tradingbots"), prefix, self._healthy
+        )
+
+    async def delete(self, namespace: str) -> None:
+        """Delete the namespace."""
+        await self.kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
     async def change(self, namespace: str, image: str) -> None:
         """Patch the image; the new color is the one not active before."""
@@ -163,8 +199,8 @@ class ArgoController:
 
     name = "argo"
 
-    def __init__(self, cluster: LocalCluster, kube: Kube, scale_down: int) -> None:
-        self.cluster, self.kube, self.scale_down = cluster, kube, scale_down
+    def __init__(self, kube: Kube, scale_down: int) -> None:
+        self.kube, self.scale_down = kube, scale_down
         self.old: dict[str, str] = {}
         self.new: dict[str, str] = {}
 
@@ -206,9 +242,14 @@ class ArgoController:
         service = await self.kube.get(f"/api/v1/namespaces/{namespace}/services/app")
         return None if not service else (service["spec"].get("selector") or {}).get(ARGO_HASH)
 
-    async def create(self, namespace: str) -> None:
-        """Namespace, Service, Rollout; waits for Healthy with the Service on the stable ReplicaSet."""
-        kubectl(self.cluster, "create", "namespace", namespace)
+    @staticmethod
+    def _healthy(status: JSON) -> bool:
+        # Healthy with the Service's selector on the stable ReplicaSet (set in the same reconcile).
+        return status.get("phase") == "Healthy" and bool(status.get("stableRS"))
+
+    async def submit(self, namespace: str) -> None:
+        """Namespace, active Service, Rollout."""
+        await _namespace(self.kube, namespace)
         service = {
             "apiVersion": "v1",
             "kind": "Service",
@@ -218,12 +259,20 @@ class ArgoController:
         await self.kube.request("POST", f"/api/v1/namespaces/{namespace}/services", body=service)
         await self.kube.request("POST", self._path(namespace), body=self.manifest("registry.example/app:1"))
 
-        async def healthy() -> bool:
-            s = await self._status(namespace)
-            stable = s.get("stableRS")
-            return s.get("phase") == "Healthy" and bool(stable) and await self._selected(namespace) == stable
+    async def healthy(self, namespace: str) -> bool:
+        """Phase Healthy and the active Service on the stable ReplicaSet."""
+        status = await self._status(namespace)
+        return self._healthy(status) and await self._selected(namespace) == status["stableRS"]
 
-        await _until(healthy, f"{namespace}: Rollout Healthy")
+    async def healthy_count(self, prefix: str) -> int:
+        """Healthy Rollouts in namespaces ``prefix...``."""
+        return _count(
+            await self.kube.request("GET", "/apis/argoproj.io/v1alpha1/rollouts"), prefix, self._healthy
+        )
+
+    async def delete(self, namespace: str) -> None:
+        """Delete the namespace."""
+        await self.kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
     async def change(self, namespace: str, image: str) -> None:
         """Patch the image; the new pod hash is the first ``currentPodHash`` that differs from stable."""
