@@ -10,7 +10,9 @@
 # telegram-bot-api/v5) that `go install …@version` ignores; none is a local path, so a tiny module
 # that copies them builds the real command unchanged (as scripts/build-argocd.sh does for ArgoCD).
 #
-# Cost measured on the shared 2-core machine: see the README ("Performance", Argo Rollouts side by side).
+# Cold (empty module and build caches, shared 2-core machine at load 5-9): 266 s wall (33 s module and
+# toolchain download, 233 s go build), 293 CPU-seconds, peak RSS 1.3 GB; 1.6 GB module cache, 1 GB
+# build cache. With the k8s.io packages already in the build cache from other builds: 173 s.
 set -euo pipefail
 
 AR_VERSION="${PLOY_ARGO_ROLLOUTS_VERSION:-v1.9.3}"
