@@ -22,7 +22,8 @@ seconds), waits for Healthy, changes the image and polls every ``--poll`` second
 
 Then, at scale (``--objects``, default 200 per controller, one namespace each; 0 skips it): Ploy's
 objects are created while both controllers run, then Argo's (so Argo converges with Ploy's objects
-idle beside it): **all Healthy** seconds and **CPU to converge** from the first create; then
+idle beside it): **all Healthy** seconds and **CPU to converge** from the first create; **idle CPU**
+(CPU seconds per second of both, over ``--idle`` seconds with all objects Healthy); then
 ``--scale-samples`` rollouts each, interleaved, with all objects existing (same figures as above).
 
 Prints one JSON object: per controller p50/p99/max, the ratios Ploy/Argo (p50, p99; > 1 means Ploy
@@ -200,12 +201,18 @@ async def at_scale(
     controllers: dict[str, Controller], processes: dict[str, Process], args: argparse.Namespace
 ) -> JSON:
     """``--objects`` objects per controller (Ploy's created first, then Argo's, so Argo converges with
-    Ploy's objects idle beside it), then ``--scale-samples`` spec changes each, interleaved, while
-    all of them exist."""
+    Ploy's objects idle beside it), idle CPU, then ``--scale-samples`` spec changes each, interleaved,
+    while all of them exist."""
     out: JSON = {"objects_each": args.objects}
     for name, controller in controllers.items():
         out[name] = await converge(controller, processes[name], args.objects)
         print(f"[side-by-side] {args.objects} {name}: {json.dumps(out[name])}", file=sys.stderr, flush=True)
+    cpu0 = {name: process.sample()[0] for name, process in processes.items()}
+    started = time.monotonic()
+    await asyncio.sleep(args.idle)
+    span = time.monotonic() - started
+    for name, process in processes.items():
+        out[name]["idle_cpu_seconds_per_second"] = round((process.sample()[0] - cpu0[name]) / span, 4)
     step = max(1, args.objects // max(1, args.scale_samples))
     samples: dict[str, list[JSON]] = {name: [] for name in controllers}
     for turn, index in enumerate(list(range(0, args.objects, step))[: args.scale_samples]):
@@ -316,6 +323,7 @@ def main() -> None:
     parser.add_argument("--scale-down", type=int, default=2, help="seconds the previous version stays warm")
     parser.add_argument("--objects", type=int, default=200, help="objects per controller at scale (0: skip)")
     parser.add_argument("--scale-samples", type=int, default=8, help="spec changes per controller at scale")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured at scale")
     args = parser.parse_args()
     argo_bin = build_argo_rollouts()
     with tempfile.TemporaryDirectory(prefix="ploy-sbs-") as tmp:
