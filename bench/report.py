@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "health_ready": [],
     "rollout_latency": [],
     "operator_scale": [],
+    "argo_rollouts_side_by_side": [],
     "real_node": [],
     "fence_chaos": ["--sequences", "1000", "--lanes", "4"],
 }
@@ -38,6 +39,7 @@ TIMEOUTS: dict[str, float] = {"fence_chaos": 5400}
 PLOT_KEYS: dict[str, tuple[str, ...]] = {
     "health_ready": ("latency_ms.p99", "throughput_per_s", "_ratio_"),
     "book_updates": ("book_updates_per_s", "book_updates_per_cpu_s"),
+    "argo_rollouts_side_by_side": ("ratio_ploy_over_argo",),
 }
 
 
