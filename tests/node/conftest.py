@@ -19,6 +19,17 @@ from tests.support.prometheus import PrometheusError, missing_binaries, start_pr
 from tests.support.realnode import E2ECluster, NodeCluster, NodeUnavailable, start_node_cluster, unavailable
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_machine.py needs the machine to itself, so it must run before the package's node cluster
+    starts (a package-scoped fixture lives until the package's last test): fail the collection when a
+    module that sorts before it would start the cluster first."""
+    names = [item.path.name for item in items if item.path.parent.name == "node"]
+    if "test_machine.py" in names:
+        early = sorted({n for n in names[: names.index("test_machine.py")] if n != "test_machine.py"})
+        if early:
+            raise pytest.UsageError(f"tests/node: {early} would run before test_machine.py; rename them")
+
+
 @pytest.fixture(scope="package")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
     """The control plane plus the real node, torn down (machine state restored) after tests/node; with

@@ -1,8 +1,9 @@
 """A real node that fails to start leaves the machine as it found it: no bridge, no owner file, no new
 iptables chain or network namespace, no mount under its directory, the sysctls unchanged.
 
-Runs before the package's node cluster exists (file order: test_machine < test_real_rollout), since
-only one real node can run on a machine."""
+Runs before the package's node cluster exists, since only one real node can run on a machine: pytest
+runs files in name order, so every other module of tests/node that uses the package's node cluster is
+named after this one (test_prometheus_alerts, test_real_*); tests/node/conftest.py checks that."""
 
 from __future__ import annotations
 
