@@ -286,4 +286,9 @@ async def test_the_active_process_is_ready_only_while_it_holds_its_token(
     assert first.metrics.fenced_writes._value.get() >= 1
     assert all(n == 1 for n in exchange.placed.values())
     statuses = await _statuses(pool)
-    assert statuses and all(status == "FILLED" for status in statuses.values())
+    # An order the old token had persisted but not yet sent when the fence moved is refused before the
+    # venue and ends FAILED; every order the venue executed is FILLED. No other outcome is allowed.
+    assert statuses and any(status == "FILLED" for status in statuses.values())
+    for client_order_id, status in statuses.items():
+        sent = client_order_id in exchange.placed
+        assert status == ("FILLED" if sent else "FAILED"), (client_order_id, status, sent)
