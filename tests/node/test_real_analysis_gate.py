@@ -154,18 +154,27 @@ class ReadyWatch:
                 self.not_ready.append(time.strftime("%H:%M:%S"))
 
     def check(self) -> None:
-        """Assert the pod was Ready at every poll since its first Ready, with no readiness or liveness
-        probe failure (``Unhealthy`` Event) since then (refused probes while it starts are expected)."""
+        """Assert the pod was Ready at every poll since its first Ready, never restarted, and had no
+        readiness or liveness probe failure (``Unhealthy`` Event) in a later second.
+
+        Refused probes while it starts are expected. Both timestamps have whole-second resolution and
+        kubelet probes a not-yet-ready container again on each status sync, besides its period, so a
+        startup failure can share the second of the Ready transition: only later seconds count."""
         assert self.pod is not None, f"no Ready {self.color} pod seen"
         assert not self.not_ready, f"{self.pod} seen not Ready at {self.not_ready}"
+        pod = json.loads(
+            self.release.kubectl("-n", self.release.bot_ns, "get", "pod", self.pod, "-o", "json").stdout
+        )
+        restarts = [c.get("restartCount", 0) for c in pod.get("status", {}).get("containerStatuses", [])]
+        assert restarts and not any(restarts), f"{self.pod} restarted: {restarts}"
         events = json.loads(
             self.release.kubectl(
                 "-n", self.release.bot_ns, "get", "events", "-o", "json",
                 f"--field-selector=involvedObject.name={self.pod},reason=Unhealthy",
             ).stdout
         )["items"]  # fmt: skip
-        late = [e for e in events if (e.get("lastTimestamp") or e.get("eventTime") or "") >= self.ready_since]
-        assert not late, [e["message"] for e in late]
+        late = [e for e in events if (e.get("lastTimestamp") or e.get("eventTime") or "") > self.ready_since]
+        assert not late, [(e["message"], e.get("lastTimestamp"), self.ready_since) for e in late]
 
 
 def _wait_watching(watch: ReadyWatch, predicate: Any, what: str, timeout: float) -> Any:
