@@ -141,6 +141,7 @@ class ReadyWatch:
         self.pod: str | None = None
         self.ready_since = ""  # RFC 3339 UTC, as the API server writes it (compares as text)
         self.not_ready: list[str] = []
+        self.restarts = 0  # the highest container restartCount seen on that pod (it is gone by the check)
 
     def poll(self) -> None:
         pods = [p for p in self.release.color_pods(self.color) if not p["metadata"].get("deletionTimestamp")]
@@ -152,21 +153,23 @@ class ReadyWatch:
                 self.ready_since = conditions["Ready"]["lastTransitionTime"]
             elif pod["metadata"]["name"] == self.pod and not ready:
                 self.not_ready.append(time.strftime("%H:%M:%S"))
+            if pod["metadata"]["name"] == self.pod:
+                counts = [
+                    c.get("restartCount", 0) for c in pod.get("status", {}).get("containerStatuses", [])
+                ]
+                self.restarts = max([self.restarts, *counts])
 
     def check(self) -> None:
         """Assert the pod was Ready at every poll since its first Ready, never restarted, and had no
         readiness or liveness probe failure (``Unhealthy`` Event) in a later second.
 
+        Restarts are read while polling: a rolled-back pod is deleted by the time of the check.
         Refused probes while it starts are expected. Both timestamps have whole-second resolution and
         kubelet probes a not-yet-ready container again on each status sync, besides its period, so a
         startup failure can share the second of the Ready transition: only later seconds count."""
         assert self.pod is not None, f"no Ready {self.color} pod seen"
         assert not self.not_ready, f"{self.pod} seen not Ready at {self.not_ready}"
-        pod = json.loads(
-            self.release.kubectl("-n", self.release.bot_ns, "get", "pod", self.pod, "-o", "json").stdout
-        )
-        restarts = [c.get("restartCount", 0) for c in pod.get("status", {}).get("containerStatuses", [])]
-        assert restarts and not any(restarts), f"{self.pod} restarted: {restarts}"
+        assert not self.restarts, f"{self.pod} restarted: restartCount {self.restarts}"
         events = json.loads(
             self.release.kubectl(
                 "-n", self.release.bot_ns, "get", "events", "-o", "json",
