@@ -9,9 +9,21 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.delivery.tools import BOT_CHART, DATA, ROOT, by_kind, documents, helm_template, host_tool, run
+from ploy_localcluster.prometheus import prometheus_bin_dir
+from tests.delivery.tools import (
+    BOT_CHART,
+    DATA,
+    ROOT,
+    by_kind,
+    documents,
+    helm_template,
+    host_tool,
+    required,
+    run,
+)
 from tradingbot.risk import RejectReason
 from tradingbot_operator.model import RolloutResult
 
@@ -21,7 +33,30 @@ SUFFIXES = ("_total", "_bucket", "_sum", "_count")
 
 
 def _promtool() -> str:
-    return host_tool("promtool", "run scripts/ensure-promtool.sh (Debian package prometheus)")
+    """promtool of the Prometheus build the ``prometheus`` tier runs (same version, so a rule that passes
+    here behaves the same in the real Prometheus); Debian's older one only when that tier is not required
+    and nothing was built."""
+    built = prometheus_bin_dir() / "promtool"
+    if built.is_file():
+        return str(built)
+    if required("prometheus"):
+        pytest.fail(f"{built} missing: run scripts/build-prometheus.sh")
+    return host_tool("promtool", "run scripts/build-prometheus.sh, or scripts/ensure-promtool.sh (Debian)")
+
+
+def test_promtool_is_the_version_of_the_real_prometheus() -> None:
+    """The rule unit tests run the promtool of the Prometheus the real-stack alert tests scrape with."""
+    promtool = _promtool()
+    server = prometheus_bin_dir() / "prometheus"
+    if not server.is_file():
+        if required("prometheus"):
+            pytest.fail(f"{server} missing: run scripts/build-prometheus.sh")
+        pytest.skip("no Prometheus build to compare with")
+    version = re.compile(r"version (\S+)")
+    tool_version = version.search(run(promtool, "--version").stdout)
+    server_version = version.search(run(str(server), "--version").stdout)
+    assert tool_version and server_version
+    assert tool_version.group(1) == server_version.group(1), (tool_version.group(1), server_version.group(1))
 
 
 def _rules_file(directory: Path) -> Path:
