@@ -188,6 +188,7 @@ class PolymarketWsFeed(PipelineFeed):
     async def _session(self, ws: ClientConnection, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(ws))
         stopper = asyncio.create_task(stop.wait())
+        recv: asyncio.Future[str | bytes] | None = None
         try:
             while not stop.is_set():
                 # Raw bytes: the size limit is measured exactly and json decodes UTF-8 itself.
@@ -212,9 +213,13 @@ class PolymarketWsFeed(PipelineFeed):
                     continue
                 await self._after(self._pipeline.handle_frame(frame))
         finally:
-            for task in (heartbeat, stopper):
+            # A receive still pending when the session is cancelled (the runtime stops the feed that way)
+            # would otherwise end with ConnectionClosed once the socket closes, an exception nobody
+            # retrieves, logged as an error at a clean shutdown.
+            tasks = [t for t in (heartbeat, stopper, recv) if t is not None]
+            for task in tasks:
                 task.cancel()
-            for task in (heartbeat, stopper):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, *_CONNECT_ERRORS):
                     await task
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -372,3 +373,35 @@ async def test_a_frame_over_the_transport_limit_costs_only_the_connection() -> N
     assert ms.connections == 2 and feed.connections == 2
     assert _rejected(registry, "too_large") == 1
     assert registry.get_sample_value("ploy_market_ws_reconnects_total") == 1
+
+
+async def test_cancelling_the_feed_leaves_no_unretrieved_receive() -> None:
+    """The runtime stops the feed by setting ``stop`` and cancelling its task at once; the receive that
+    was pending must not end later with an exception nobody retrieves (asyncio logs that as an error)."""
+
+    def script(_n: int) -> Iterable[str | None]:
+        yield json.dumps([BURST[0]])
+
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        async with market_server(script) as ms, httpx.AsyncClient() as http:
+            feed = _feed(ms, http, CollectorRegistry(), idle_flush_s=5.0)
+            booked = asyncio.Event()
+            feed.subscribe(lambda _asset_id: booked.set())
+            stop = asyncio.Event()
+            task = asyncio.create_task(feed.run(stop))
+            await asyncio.wait_for(booked.wait(), 10)
+            await asyncio.sleep(0.05)  # the feed is now waiting in a receive
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.05)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert not unhandled, [c.get("message") for c in unhandled]
