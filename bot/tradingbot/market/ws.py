@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import websockets
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
@@ -188,11 +189,11 @@ class PolymarketWsFeed(PipelineFeed):
     async def _session(self, ws: ClientConnection, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(ws))
         stopper = asyncio.create_task(stop.wait())
-        recv: asyncio.Future[str | bytes] | None = None
+        last_recv: asyncio.Future[bytes] | None = None
         try:
             while not stop.is_set():
                 # Raw bytes: the size limit is measured exactly and json decodes UTF-8 itself.
-                recv = asyncio.ensure_future(ws.recv(decode=False))
+                recv = last_recv = asyncio.ensure_future(ws.recv(decode=False))
                 done, _ = await asyncio.wait(
                     {recv, stopper}, timeout=self.idle_flush_s, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -216,7 +217,7 @@ class PolymarketWsFeed(PipelineFeed):
             # A receive still pending when the session is cancelled (the runtime stops the feed that way)
             # would otherwise end with ConnectionClosed once the socket closes, an exception nobody
             # retrieves, logged as an error at a clean shutdown.
-            tasks = [t for t in (heartbeat, stopper, recv) if t is not None]
+            tasks: list[asyncio.Future[Any]] = [t for t in (heartbeat, stopper, last_recv) if t is not None]
             for task in tasks:
                 task.cancel()
             for task in tasks:
