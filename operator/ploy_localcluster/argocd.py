@@ -16,7 +16,6 @@ it (``PR_SET_PDEATHSIG``); :meth:`LocalArgoCD.stop` terminates all of them, also
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -24,17 +23,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ploy_localcluster.launcher import cache_dir
 from ploy_localcluster.processes import (
     Proc,
+    ProcessGroup,
     free_port,
     http_ok,
     port_open,
-    raise_if_exited,
     spawn,
-    terminate_all,
-    wait_ready,
 )
 
 NAMESPACE = "argocd"
@@ -56,7 +54,7 @@ def argocd_bin_dir() -> Path:
 
 
 @dataclass
-class LocalArgoCD:
+class LocalArgoCD(ProcessGroup):
     """ArgoCD for the cluster behind ``kubeconfig``, its scratch files and logs under ``workdir``.
 
     ``tools_dir`` holds the ``helm`` (and ``kubectl``) the repo-server and :meth:`install` use.
@@ -67,6 +65,8 @@ class LocalArgoCD:
     ``timeout`` bounds :meth:`start` in seconds. ``detach`` lets the processes outlive this Python
     process (the demo; stop them by the ids :meth:`pids` returns).
     """
+
+    error: ClassVar[type[Exception]] = ArgoCDError
 
     workdir: Path
     kubeconfig: Path
@@ -228,36 +228,6 @@ class LocalArgoCD:
             self._spawn("argocd-server", [str(self.binary), *server], {})
             self._wait(lambda: http_ok(f"http://{self.server_address}/healthz"), deadline, "argocd-server")
 
-    def stop(self) -> None:
-        """Terminate every process (SIGTERM to its session, SIGKILL after 10 s) and reap it."""
-        terminate_all(self._procs)
-        self._procs.clear()
-
-    def __enter__(self) -> LocalArgoCD:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def check_alive(self) -> None:
-        """Raise ArgoCDError naming any process that has exited, with its log's last lines."""
-        raise_if_exited(self._procs, ArgoCDError)
-
-    def pids(self) -> dict[str, int]:
-        """Process id of each running process by name."""
-        return {proc.name: proc.popen.pid for proc in self._procs if proc.popen.poll() is None}
-
-    def rss_mib(self) -> dict[str, float]:
-        """Resident set size of each running process in MiB (``VmRSS`` of /proc/<pid>/status)."""
-        sizes: dict[str, float] = {}
-        for name, pid in self.pids().items():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        sizes[name] = int(line.split()[1]) / 1024
-        return sizes
-
     # -- internals -------------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
@@ -284,12 +254,7 @@ class LocalArgoCD:
 
     def _spawn(self, name: str, argv: Sequence[str], extra_env: dict[str, str]) -> None:
         env = {**self._env(), "ARGOCD_BINARY_NAME": name, **extra_env}
-        proc = spawn(self.workdir, name, argv, env, detach=self.detach)
-        self._procs.append(proc)
-        self.log(f"started {name} (pid {proc.popen.pid}, log {proc.log})")
+        self._started(spawn(self.workdir, name, argv, env, detach=self.detach))
 
     def _wait_port(self, port: int, deadline: float, what: str) -> None:
         self._wait(lambda: port_open(port), deadline, what)
-
-    def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
-        wait_ready(ready, deadline, what, self._procs, ArgoCDError, self.workdir)

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -145,3 +146,59 @@ def http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
+
+
+class ProcessGroup:
+    """What a launcher of several local processes (ArgoCD, Prometheus) shares: started processes are
+    kept in ``_procs`` and logged; :meth:`stop` terminates them all; a context manager starts and stops.
+
+    Subclasses (dataclasses) provide the fields ``workdir``, ``log`` and ``_procs``, the ``error`` their
+    failures raise, and :meth:`start`.
+    """
+
+    error: ClassVar[type[Exception]] = RuntimeError
+    ready_interval: ClassVar[float] = 0.25  # seconds between readiness polls in :meth:`_wait`
+    workdir: Path
+    log: Callable[[str], None]
+    _procs: list[Proc]
+
+    def start(self) -> None:
+        """Start the processes (subclasses)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Terminate every process (SIGTERM to its session, SIGKILL after 10 s) and reap it."""
+        terminate_all(self._procs)
+        self._procs.clear()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def check_alive(self) -> None:
+        """Raise :attr:`error` naming a process that has exited, with its log's last lines."""
+        raise_if_exited(self._procs, self.error)
+
+    def pids(self) -> dict[str, int]:
+        """Process id of each running process by name."""
+        return {proc.name: proc.popen.pid for proc in self._procs if proc.popen.poll() is None}
+
+    def rss_mib(self) -> dict[str, float]:
+        """Resident set size of each running process in MiB (``VmRSS`` of /proc/<pid>/status)."""
+        sizes: dict[str, float] = {}
+        for name, pid in self.pids().items():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        sizes[name] = int(line.split()[1]) / 1024
+        return sizes
+
+    def _started(self, proc: Proc) -> None:
+        self._procs.append(proc)
+        self.log(f"started {proc.name} (pid {proc.popen.pid}, log {proc.log})")
+
+    def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        wait_ready(ready, deadline, what, self._procs, self.error, self.workdir, self.ready_interval)

@@ -39,19 +39,17 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from ploy_localcluster.launcher import cache_dir
 from ploy_localcluster.processes import (
     Proc,
+    ProcessGroup,
     free_port,
     http_ok,
-    raise_if_exited,
     spawn,
-    terminate_all,
-    wait_ready,
 )
 
 NAMESPACE = "monitoring"
@@ -110,7 +108,7 @@ def adjust_config(config: dict[str, Any], server: str, pki_dir: Path, rules_dir:
 
 
 @dataclass
-class LocalPrometheus:
+class LocalPrometheus(ProcessGroup):
     """prometheus-operator and Prometheus for the cluster at ``server`` (``kubeconfig``: its admin
     kubeconfig; ``pki_dir``: its CA and admin client certificate), files and logs under ``workdir``.
 
@@ -119,6 +117,9 @@ class LocalPrometheus:
     listens on besides loopback, on the same port. The ``Prometheus`` resource ``name`` in namespace
     :data:`NAMESPACE` selects every ServiceMonitor and PrometheusRule in every namespace.
     """
+
+    error: ClassVar[type[Exception]] = PrometheusError
+    ready_interval: ClassVar[float] = 0.5
 
     workdir: Path
     kubeconfig: Path
@@ -284,19 +285,7 @@ class LocalPrometheus:
         if self._thread is not None:
             self._thread.join(timeout=15)
             self._thread = None
-        terminate_all(self._procs)
-        self._procs.clear()
-
-    def __enter__(self) -> LocalPrometheus:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def check_alive(self) -> None:
-        """Raise PrometheusError naming a process that has exited, with its log's last lines."""
-        raise_if_exited(self._procs, PrometheusError)
+        super().stop()
 
     # -- the config-reloader's part ----------------------------------------------------------------
 
@@ -394,9 +383,4 @@ class LocalPrometheus:
     # -- internals -------------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: Sequence[str]) -> None:
-        proc = spawn(self.workdir, name, argv)
-        self._procs.append(proc)
-        self.log(f"started {name} (pid {proc.popen.pid}, log {proc.log})")
-
-    def _wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
-        wait_ready(ready, deadline, what, self._procs, PrometheusError, self.workdir, interval=0.5)
+        self._started(spawn(self.workdir, name, argv))
