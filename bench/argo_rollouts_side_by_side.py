@@ -60,7 +60,7 @@ from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from operator_scale import cpu_seconds, free_port, start_operator
 from sidebyside_controllers import ArgoController, Controller, PloyController, create, new_ready
-from sidebyside_failures import failure_ratios, failure_rows
+from sidebyside_failures import failure_ratios, failure_rows, table
 
 from ploy_localcluster import LocalCluster
 from tradingbot_operator.kube import Kube
@@ -312,6 +312,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
             )
             failures["argo_rollouts"] = failures.pop("argo")
             failures["ratio_ploy_over_argo"] = failure_ratios(failures["ploy"], failures["argo_rollouts"])
+            print(*(f"[side-by-side] {line}" for line in table(failures)), sep="\n", file=sys.stderr)
         if args.objects:
             scale = await at_scale(controllers, processes, args)
     finally:

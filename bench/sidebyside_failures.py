@@ -125,6 +125,8 @@ async def not_ready_run(
     failed = _required(await _until(not_ready, poll, fail_after + 30), controller, namespace, "no fail")
     back_at = await _until(back, poll, never_after)
     state = await controller.describe(namespace)
+    # Nothing warm to switch back to any more: a later rollback would have to start pods first.
+    state["previous_scaled_down"] = await controller.old_scaled_down(namespace)
     await controller.delete(namespace)
     return {"not_ready_to_old": None if back_at is None else back_at - failed, "state": state}
 
@@ -190,7 +192,7 @@ def _observed(state: JSON, never_after: float) -> str:
         f"{never_after:g} s after the new pods went NotReady the active Service still selected "
         f"{'the promoted, NotReady version' if failed else 'the previous version'} "
         f"({state['service_selects']}); phase {state.get('phase')}, abort {state.get('abort')}, "
-        f"message {state.get('message')!r}"
+        f"message {state.get('message')!r}; previous version scaled to 0: {state['previous_scaled_down']}"
     )
 
 
@@ -205,3 +207,32 @@ def failure_ratios(ploy: JSON, argo: JSON) -> JSON:
             usable = a is not None and b is not None and a >= 0 and b > 0
             out[f"{key}.{q.removesuffix('_seconds')}"] = round(a / b, 2) if usable else None
     return out
+
+
+def table(failures: JSON) -> list[str]:
+    """The failure rows as text lines: figure, Ploy p50 / p99, Argo Rollouts p50 / p99, ratios."""
+    ploy, argo, ratio = failures["ploy"], failures["argo_rollouts"], failures["ratio_ploy_over_argo"]
+
+    def cell(figure: JSON) -> str:
+        if not figure["n"]:
+            return figure.get("result", "never")
+        never = f" (+{figure['never']} never)" if figure["never"] else ""
+        return f"{figure['p50_seconds']:.3f} / {figure['p99_seconds']:.3f} s{never}"
+
+    lines = [
+        f"failure rows, {failures['runs_each']} runs each, progress deadline "
+        f"{failures['progress_deadline_seconds']} s (indicative: 2 shared cores)",
+        "figure | Ploy p50 / p99 | Argo Rollouts p50 / p99 | Ploy / Argo (p50 / p99)",
+    ]
+    for key, label in (
+        ("deadline_to_old_alone", "spec change + deadline -> old version serving alone"),
+        ("own_due_to_old_alone", "own due time (recorded start + deadline) -> old version alone"),
+        ("change_to_old_alone", "spec change -> old version serving alone"),
+        ("not_ready_to_old", "new pods NotReady after promotion -> Service back on old"),
+    ):
+        ratios = f"{ratio[key + '.p50']} / {ratio[key + '.p99']}"
+        lines.append(f"{label} | {cell(ploy[key])} | {cell(argo[key])} | {ratios}")
+    for name, figures in (("ploy", ploy), ("argo_rollouts", argo)):
+        if "not_ready_observed" in figures:
+            lines.append(f"{name}: {figures['not_ready_observed']}")
+    return lines
