@@ -215,7 +215,7 @@ def table(failures: JSON) -> list[str]:
 
     def cell(figure: JSON) -> str:
         if not figure["n"]:
-            return figure.get("result", "never")
+            return str(figure.get("result", "never"))
         never = f" (+{figure['never']} never)" if figure["never"] else ""
         return f"{figure['p50_seconds']:.3f} / {figure['p99_seconds']:.3f} s{never}"
 
