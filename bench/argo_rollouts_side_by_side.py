@@ -8,8 +8,8 @@ and ``rollouts-controller --leader-elect=false`` (its metrics and healthz server
 
 Runs are interleaved (Ploy, Argo, Argo, Ploy, ...), ``--runs`` each, one namespace per run. Each run
 creates one blue-green object with equivalent gates (see ``sidebyside_controllers``: promote as soon
-as the new pods are Ready, progress deadline 60 s, previous version kept warm ``--scale-down``
-seconds), waits for Healthy, changes the image and polls every ``--poll`` seconds:
+as the new pods are Ready, progress deadline 60 s (Argo: ``progressDeadlineAbort``), previous version
+kept warm ``--scale-down`` seconds), waits for Healthy, changes the image and polls every ``--poll`` seconds:
 
 * **promote reaction**: first poll with the new pods Ready → first poll with the active Service
   selecting them;
