@@ -12,9 +12,10 @@ kubelet decides their readiness the same way for both:
   new version's workload asks for 0 replicas; negative when the controller acted before. Also from
   the controller's own due time (its recorded start, whole seconds, + ``deadline``; Ploy's
   ``status.rollout.startedAt``, Argo's Progressing condition's ``lastUpdateTime``), on the wall
-  clock. Argo Rollouts needs ``progressDeadlineAbort: true`` to
-  abort at all, and scales the aborted ReplicaSet down ``abortScaleDownDelaySeconds`` later (1 s, its
-  shortest; the deadline annotation it writes has whole seconds).
+  clock, both to the old version serving alone and to the first poll showing the controller gave up
+  (Ploy's phase Degraded, Argo's ``status.abort``). Argo Rollouts needs ``progressDeadlineAbort:
+  true`` to abort at all, and scales the aborted ReplicaSet down ``abortScaleDownDelaySeconds`` later
+  (1 s, its shortest; the deadline annotation it writes has whole seconds).
 * **new pods NotReady after promotion → Service back on old** (``ready-then-fail``, NotReady
   ``fail_after`` after becoming Ready): from the first poll after the switch that sees a new pod not
   Ready to the first poll where the active Service selects the previous version again; ``None``
@@ -57,6 +58,12 @@ async def _until(check: Callable[[], Awaitable[bool]], poll: float, limit: float
         await asyncio.sleep(poll)
 
 
+def _gave_up(state: JSON) -> bool:
+    """The controller has given up on the new version: Ploy's phase Degraded (after its rollback),
+    Argo's ``status.abort``."""
+    return bool(state.get("abort")) or state.get("phase") == "Degraded"
+
+
 def _required(at: float | None, controller: Controller, namespace: str, what: str) -> float:
     if at is None:
         raise TimeoutError(f"{controller.name} {namespace}: {what}")
@@ -78,24 +85,28 @@ async def deadline_run(controller: Controller, namespace: str, deadline: int, po
     # The controller's own start, read halfway to the due time (before either acts on the deadline).
     await asyncio.sleep(max(0.0, sent + deadline / 2 - time.monotonic()))
     started = (await controller.describe(namespace)).get("started")
-    switched = False
+    switched, gave_up = False, None
 
     async def old_alone() -> bool:
-        nonlocal switched
+        nonlocal switched, gave_up
+        polled = time.monotonic()  # the poll's start, as ``_until`` stamps the old version alone
         switched = switched or await controller.switched(namespace)
+        if gave_up is None and _gave_up(await controller.describe(namespace)):
+            gave_up = polled
         return await controller.old_selected(namespace) and await controller.new_replicas(namespace) == 0
 
-    # Coarse polls until shortly before the due time (an early rollback still shows), then fine ones.
-    early = await _until(old_alone, 0.1, max(0.0, due - 0.5 - time.monotonic()))
+    # Coarse polls until shortly before the due time (Ploy's can fall up to 1 s early), then fine ones.
+    early = await _until(old_alone, 0.1, max(0.0, due - 1.5 - time.monotonic()))
     done = early or await _until(old_alone, poll, 60)
     at = _required(done, controller, namespace, "old version not serving alone 60 s after the deadline")
-    wall = time.time() - (time.monotonic() - at)
+    offset = time.time() - time.monotonic()  # monotonic -> wall clock, to compare with the timestamps
     own_due = datetime.fromisoformat(started).timestamp() + deadline if started else None
     state = await controller.describe(namespace)
     await controller.delete(namespace)
     return {
         "deadline_to_old_alone": at - due,
-        "own_due_to_old_alone": None if own_due is None else wall - own_due,
+        "own_due_to_old_alone": None if own_due is None else at + offset - own_due,
+        "own_due_to_gave_up": None if own_due is None or gave_up is None else gave_up + offset - own_due,
         "change_to_old_alone": at - sent,
         "switched_to_failed_version": switched,
         "state": state,
@@ -173,7 +184,12 @@ async def failure_rows(
         out[name] = {
             **{
                 key: _figure([r[key] for r in rows["deadline"]], 60)
-                for key in ("deadline_to_old_alone", "own_due_to_old_alone", "change_to_old_alone")
+                for key in (
+                    "deadline_to_old_alone",
+                    "own_due_to_old_alone",
+                    "own_due_to_gave_up",
+                    "change_to_old_alone",
+                )
             },
             "switched_to_failed_version": sum(r["switched_to_failed_version"] for r in rows["deadline"]),
             "not_ready_to_old": _figure([r["not_ready_to_old"] for r in rows["not_ready"]], never_after),
@@ -200,7 +216,8 @@ def failure_ratios(ploy: JSON, argo: JSON) -> JSON:
     """Ploy / Argo Rollouts for the failure rows (p50, p99); None where either never got there or
     acted before the due time."""
     out: JSON = {}
-    for key in ("deadline_to_old_alone", "own_due_to_old_alone", "change_to_old_alone", "not_ready_to_old"):
+    keys = ("deadline_to_old_alone", "own_due_to_old_alone", "own_due_to_gave_up", "change_to_old_alone")
+    for key in (*keys, "not_ready_to_old"):
         for q in ("p50_seconds", "p99_seconds"):
             a, b = ploy[key].get(q), argo[key].get(q)
             # A negative figure (acted before the due time) has no meaningful ratio.
@@ -227,6 +244,7 @@ def table(failures: JSON) -> list[str]:
     for key, label in (
         ("deadline_to_old_alone", "spec change + deadline -> old version serving alone"),
         ("own_due_to_old_alone", "own due time (recorded start + deadline) -> old version alone"),
+        ("own_due_to_gave_up", "own due time -> gave up (Ploy Degraded, Argo abort)"),
         ("change_to_old_alone", "spec change -> old version serving alone"),
         ("not_ready_to_old", "new pods NotReady after promotion -> Service back on old"),
     ):
