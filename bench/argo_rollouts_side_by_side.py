@@ -8,8 +8,8 @@ and ``rollouts-controller --leader-elect=false`` (its metrics and healthz server
 
 Runs are interleaved (Ploy, Argo, Argo, Ploy, ...), ``--runs`` each, one namespace per run. Each run
 creates one blue-green object with equivalent gates (see ``sidebyside_controllers``: promote as soon
-as the new pods are Ready, progress deadline 60 s, previous version kept warm ``--scale-down``
-seconds), waits for Healthy, changes the image and polls every ``--poll`` seconds:
+as the new pods are Ready, progress deadline 60 s (Argo: ``progressDeadlineAbort``), previous version
+kept warm ``--scale-down`` seconds), waits for Healthy, changes the image and polls every ``--poll`` seconds:
 
 * **promote reaction**: first poll with the new pods Ready → first poll with the active Service
   selecting them;
@@ -19,6 +19,11 @@ seconds), waits for Healthy, changes the image and polls every ``--poll`` second
   controller's idle background over that span;
 * **API requests per rollout** over the same span, each controller's own client-side counter
   (``ploy_operator_api_requests_total``; Argo's ``controller_clientset_k8s_request_total``).
+
+Then the failure rows (``sidebyside_failures``; ``--failure-runs`` each, interleaved, 0 skips them):
+**deadline → old version serving alone** (new pods never Ready, progress deadline ``--deadline`` s in
+both) and **new pods NotReady after promotion → Service back on old** (``None``/"never" after
+``--never-after`` s: Argo Rollouts has no rollback of a promoted version without an analysis).
 
 Then, at scale (``--objects``, default 200 per controller, one namespace each; 0 skips it): Ploy's
 objects are created while both controllers run, then Argo's (so Argo converges with Ploy's objects
@@ -54,7 +59,8 @@ from benchsupport import default_bin_dir, install_crd, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from operator_scale import cpu_seconds, free_port, start_operator
-from sidebyside_controllers import ArgoController, Controller, PloyController, create
+from sidebyside_controllers import ArgoController, Controller, PloyController, create, new_ready
+from sidebyside_failures import failure_ratios, failure_rows, table
 
 from ploy_localcluster import LocalCluster
 from tradingbot_operator.kube import Kube
@@ -79,6 +85,9 @@ NOT_EQUIVALENT = [
     "Ploy's pods carry health probes and a database Secret reference, Argo's a bare container; kwok "
     "makes both Ready the same way, no container runs",
     "Ploy's operator is Python (kopf, one process), Argo Rollouts Go (client-go informers)",
+    "progress deadline: Argo Rollouts aborts only with progressDeadlineAbort: true and scales the aborted "
+    "ReplicaSet down abortScaleDownDelaySeconds later (1 s here, its shortest: 0 keeps it up for good); "
+    "Ploy scales the failed color down in the rollback itself",
 ]
 
 
@@ -139,7 +148,7 @@ async def rollout(controller: Controller, process: Process, namespace: str, poll
         now = time.monotonic()
         if now > deadline:
             raise TimeoutError(f"{controller.name} {namespace}: ready {ready_at} switched {switched_at}")
-        if ready_at is None and await controller.new_ready(namespace):
+        if ready_at is None and await new_ready(controller, namespace):
             ready_at = now
         if await controller.switched(namespace):
             switched_at = now
@@ -270,6 +279,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
     }
     results: dict[str, list[JSON]] = {"ploy": [], "argo": []}
     scale: JSON | None = None
+    failures: JSON | None = None
     try:
         for name, process in processes.items():  # both metrics endpoints up = both controllers started
             deadline = time.monotonic() + 60
@@ -287,6 +297,22 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
                 run = await one_run(controllers[name], processes[name], f"{name}-{index}", args.poll)
                 results[name].append(run)
                 print(f"[side-by-side] run {index} {name}: {json.dumps(run)}", file=sys.stderr, flush=True)
+        if args.failure_runs:
+            failures = await failure_rows(
+                {
+                    "ploy": PloyController(kube, args.warm, args.deadline),
+                    "argo": ArgoController(kube, args.warm, args.deadline),
+                },
+                args.failure_runs,
+                args.deadline,
+                args.fail_after,
+                args.never_after,
+                args.poll,
+                lambda line: print(f"[side-by-side] {line}", file=sys.stderr, flush=True),
+            )
+            failures["argo_rollouts"] = failures.pop("argo")
+            failures["ratio_ploy_over_argo"] = failure_ratios(failures["ploy"], failures["argo_rollouts"])
+            print(*(f"[side-by-side] {line}" for line in table(failures)), sep="\n", file=sys.stderr)
         if args.objects:
             scale = await at_scale(controllers, processes, args)
     finally:
@@ -308,6 +334,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, argo_bin: Path,
         "ploy": ploy,
         "argo_rollouts": argo,
         "ratio_ploy_over_argo": ratios(ploy, argo),
+        "failures": failures,
         "at_scale": scale,
         "not_equivalent": NOT_EQUIVALENT,
         "note": "one local control plane (kwok pods) on a 2-core machine possibly shared with other work: "
@@ -323,6 +350,11 @@ def main() -> None:
     parser.add_argument("--scale-down", type=int, default=2, help="seconds the previous version stays warm")
     parser.add_argument("--objects", type=int, default=200, help="objects per controller at scale (0: skip)")
     parser.add_argument("--scale-samples", type=int, default=8, help="spec changes per controller at scale")
+    parser.add_argument("--failure-runs", type=int, default=3, help="runs per failure row (0: skip)")
+    parser.add_argument("--deadline", type=int, default=10, help="progress deadline s of the failure rows")
+    parser.add_argument("--fail-after", type=float, default=3.0, help="s from Ready to NotReady")
+    parser.add_argument("--never-after", type=float, default=30.0, help="s counted as never")
+    parser.add_argument("--warm", type=int, default=15, help="s kept warm, failure rows")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured at scale")
     args = parser.parse_args()
     argo_bin = build_argo_rollouts()

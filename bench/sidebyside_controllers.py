@@ -1,15 +1,20 @@
 """The two controllers of ``bench/argo_rollouts_side_by_side.py``, behind one small interface.
 
 Each adapter creates one blue-green object in its own namespace (1 replica, promote as soon as the new
-pods are Ready, progress deadline ``DEADLINE_SECONDS``, previous version kept warm ``scale_down``
-seconds), then answers the bench's polls after a spec change (new image): are the new pods Ready, does
-the active Service select them, is the previous version scaled to 0.
+pods are Ready, progress deadline ``deadline`` seconds (default ``DEADLINE_SECONDS``) after which the
+update is rolled back, previous version kept warm ``scale_down`` seconds), then answers the bench's
+polls after a spec change (new image, optionally extra pod labels and annotations such as the kwok
+fault label ``ploy.dev/fault``): are the new pods Ready, does the active Service select them or the
+previous version, how many replicas the new and previous version's workloads ask for.
 
 * Ploy: a TradingBot (``bakeSeconds: 0``, auto-promotion; ``postPromotionSeconds`` =
   ``scaleDownDelaySeconds``). Colors by the ``ploy.dev/color`` label; the active Service is named
   like the TradingBot and selects one color.
 * Argo Rollouts: a Rollout with ``strategy.blueGreen`` (``activeService``,
-  ``autoPromotionEnabled: true`` without ``autoPromotionSeconds``, ``scaleDownDelaySeconds``). The
+  ``autoPromotionEnabled: true`` without ``autoPromotionSeconds``, ``scaleDownDelaySeconds``;
+  ``progressDeadlineAbort: true`` so the deadline aborts the update as Ploy's rolls it back, and
+  ``abortScaleDownDelaySeconds: 1``, its shortest: 0 means the aborted ReplicaSet is never scaled down,
+  the default is 30 s; source: v1.9.3 ``utils/defaults.GetAbortScaleDownDelaySecondsOrDefault``). The
   controller adds ``rollouts-pod-template-hash`` to the active Service's selector and to the pods of
   each ReplicaSet (``<rollout>-<hash>``); ``status.currentPodHash`` / ``status.stableRS`` name them
   (source: argo-rollouts v1.9.3 ``rollout/bluegreen.go``, ``utils/defaults``).
@@ -25,8 +30,11 @@ from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.kube import Kube, tradingbot_path
 
 JSON = dict[str, Any]
-# Seconds; both controllers' progress deadline (never reached here: kwok pods are Ready in ~1 s).
+# Seconds; both controllers' progress deadline for the happy path (never reached: kwok pods are Ready
+# in ~1 s); the failure rows (``sidebyside_failures``) pass a short one.
 DEADLINE_SECONDS = 60
+# Argo Rollouts' shortest scale-down of an aborted ReplicaSet (0 would keep it up for good).
+ARGO_ABORT_SCALE_DOWN_SECONDS = 1
 ARGO_HASH = "rollouts-pod-template-hash"
 
 
@@ -47,11 +55,12 @@ class Controller(Protocol):
     async def delete(self, namespace: str) -> None:
         """Delete the namespace (without waiting)."""
 
-    async def change(self, namespace: str, image: str) -> None:
-        """Send the spec change (new image); the next polls compare against the version before."""
+    async def change(self, namespace: str, image: str, pod_meta: JSON | None = None) -> None:
+        """Send the spec change (new image; ``pod_meta``: extra pod ``labels`` and ``annotations``); the
+        next polls compare against the version before."""
 
-    async def new_ready(self, namespace: str) -> bool:
-        """True when the new version has pods and all of them are Ready."""
+    async def new_pods_ready(self, namespace: str) -> list[bool]:
+        """Ready or not, per pod of the new version that is not being deleted."""
 
     async def switched(self, namespace: str) -> bool:
         """True when the active Service selects the new version."""
@@ -59,16 +68,42 @@ class Controller(Protocol):
     async def old_scaled_down(self, namespace: str) -> bool:
         """True when the previous version's workload asks for 0 replicas."""
 
+    async def old_selected(self, namespace: str) -> bool:
+        """True when the active Service selects the previous version."""
 
-def _all_ready(answer: JSON) -> bool:
+    async def new_replicas(self, namespace: str) -> int | None:
+        """``spec.replicas`` of the new version's workload; None while it does not exist."""
+
+    async def describe(self, namespace: str) -> JSON:
+        """The object's phase and message and what the active Service selects (for the report);
+        ``started``: the RFC 3339 time (whole seconds) the controller counts its progress deadline from."""
+
+
+async def new_ready(controller: Controller, namespace: str) -> bool:
+    """True when the new version has pods and all of them are Ready."""
+    ready = await controller.new_pods_ready(namespace)
+    return bool(ready) and all(ready)
+
+
+async def new_not_ready(controller: Controller, namespace: str) -> bool:
+    """True when the new version has a pod that is not Ready."""
+    return not all(await controller.new_pods_ready(namespace))
+
+
+def _readiness(answer: JSON) -> list[bool]:
     pods = [p for p in answer.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
-    return bool(pods) and all(
+    return [
         any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in (p.get("status") or {}).get("conditions") or []
         )
         for p in pods
-    )
+    ]
+
+
+async def _replicas(kube: Kube, path: str) -> int | None:
+    replicas = ((await kube.get(path)) or {}).get("spec", {}).get("replicas")
+    return None if replicas is None else int(replicas)
 
 
 async def create(controller: Controller, namespace: str, limit: float = 120.0) -> None:
@@ -99,8 +134,8 @@ class PloyController:
 
     name = "ploy"
 
-    def __init__(self, kube: Kube, scale_down: int) -> None:
-        self.kube, self.scale_down = kube, scale_down
+    def __init__(self, kube: Kube, scale_down: int, deadline: int = DEADLINE_SECONDS) -> None:
+        self.kube, self.scale_down, self.deadline = kube, scale_down, deadline
         self.old: dict[str, str] = {}
 
     def manifest(self, image: str) -> JSON:
@@ -119,7 +154,7 @@ class PloyController:
                 "database": {"secretRef": {"name": "bot-db"}},
                 "rollout": {
                     "bakeSeconds": 0,
-                    "progressDeadlineSeconds": DEADLINE_SECONDS,
+                    "progressDeadlineSeconds": self.deadline,
                     "postPromotionSeconds": self.scale_down,
                     "scaleDownDelaySeconds": self.scale_down,
                 },
@@ -165,10 +200,10 @@ class PloyController:
         """Delete the namespace."""
         await self.kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
-    async def change(self, namespace: str, image: str) -> None:
-        """Patch the image; the new color is the one not active before."""
+    async def change(self, namespace: str, image: str, pod_meta: JSON | None = None) -> None:
+        """Patch the image (and ``spec.podTemplate``); the new color is the one not active before."""
         self.old[namespace] = (await self._status(namespace))["activeColor"]
-        patch = {"spec": {"image": image}}
+        patch: JSON = {"spec": {"image": image, **({"podTemplate": pod_meta} if pod_meta else {})}}
         await self.kube.request(
             "PATCH", tradingbot_path(namespace, "bot"), body=patch, content_type=MERGE_PATCH
         )
@@ -176,22 +211,45 @@ class PloyController:
     def _new(self, namespace: str) -> str:
         return "green" if self.old[namespace] == "blue" else "blue"
 
-    async def new_ready(self, namespace: str) -> bool:
-        """All pods of the new color Ready."""
+    async def new_pods_ready(self, namespace: str) -> list[bool]:
+        """Readiness of the new color's pods."""
         query = {"labelSelector": f"ploy.dev/color={self._new(namespace)}"}
-        return _all_ready(await self.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", query=query))
+        return _readiness(await self.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", query=query))
+
+    async def _selected(self, namespace: str) -> str | None:
+        service = await self.kube.get(f"/api/v1/namespaces/{namespace}/services/bot")
+        selector = (service or {}).get("spec", {}).get("selector") or {}
+        color: str | None = selector.get("ploy.dev/color")
+        return color
 
     async def switched(self, namespace: str) -> bool:
         """The active Service ``bot`` selects the new color."""
-        service = await self.kube.get(f"/api/v1/namespaces/{namespace}/services/bot")
-        selector = (service or {}).get("spec", {}).get("selector") or {}
-        return bool(selector.get("ploy.dev/color") == self._new(namespace))
+        return await self._selected(namespace) == self._new(namespace)
+
+    async def old_selected(self, namespace: str) -> bool:
+        """The active Service ``bot`` selects the previous color."""
+        return await self._selected(namespace) == self.old[namespace]
 
     async def old_scaled_down(self, namespace: str) -> bool:
         """The old color's Deployment at 0 replicas."""
         path = f"/apis/apps/v1/namespaces/{namespace}/deployments/bot-{self.old[namespace]}"
-        replicas = ((await self.kube.get(path)) or {}).get("spec", {}).get("replicas")
-        return bool(replicas == 0)
+        return await _replicas(self.kube, path) == 0
+
+    async def new_replicas(self, namespace: str) -> int | None:
+        """Replicas of the new color's Deployment."""
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments/bot-{self._new(namespace)}"
+        return await _replicas(self.kube, path)
+
+    async def describe(self, namespace: str) -> JSON:
+        """Phase, active color and the Service's color."""
+        status = await self._status(namespace)
+        return {
+            "phase": status.get("phase"),
+            "started": (status.get("rollout") or {}).get("startedAt"),
+            "active_color": status.get("activeColor"),
+            "service_selects": await self._selected(namespace),
+            "previous_version": self.old[namespace],
+        }
 
 
 class ArgoController:
@@ -199,8 +257,8 @@ class ArgoController:
 
     name = "argo"
 
-    def __init__(self, kube: Kube, scale_down: int) -> None:
-        self.kube, self.scale_down = kube, scale_down
+    def __init__(self, kube: Kube, scale_down: int, deadline: int = DEADLINE_SECONDS) -> None:
+        self.kube, self.scale_down, self.deadline = kube, scale_down, deadline
         self.old: dict[str, str] = {}
         self.new: dict[str, str] = {}
 
@@ -213,7 +271,8 @@ class ArgoController:
             "metadata": {"name": "app"},
             "spec": {
                 "replicas": 1,
-                "progressDeadlineSeconds": DEADLINE_SECONDS,
+                "progressDeadlineSeconds": self.deadline,
+                "progressDeadlineAbort": True,
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
@@ -226,6 +285,7 @@ class ArgoController:
                         "activeService": "app",
                         "autoPromotionEnabled": True,
                         "scaleDownDelaySeconds": self.scale_down,
+                        "abortScaleDownDelaySeconds": ARGO_ABORT_SCALE_DOWN_SECONDS,
                     }
                 },
             },
@@ -274,11 +334,15 @@ class ArgoController:
         """Delete the namespace."""
         await self.kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
-    async def change(self, namespace: str, image: str) -> None:
-        """Patch the image; the new pod hash is the first ``currentPodHash`` that differs from stable."""
+    async def change(self, namespace: str, image: str, pod_meta: JSON | None = None) -> None:
+        """Patch the image (and the template's metadata); the new pod hash is the first
+        ``currentPodHash`` that differs from stable."""
         self.old[namespace] = (await self._status(namespace))["stableRS"]
         self.new.pop(namespace, None)
-        patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+        template: JSON = {"spec": {"containers": [{"name": "app", "image": image}]}}
+        if pod_meta:
+            template["metadata"] = pod_meta
+        patch = {"spec": {"template": template}}
         await self.kube.request(
             "PATCH", f"{self._path(namespace)}/app", body=patch, content_type="application/merge-patch+json"
         )
@@ -290,13 +354,13 @@ class ArgoController:
                 self.new[namespace] = current
         return self.new.get(namespace)
 
-    async def new_ready(self, namespace: str) -> bool:
-        """All pods of the new ReplicaSet Ready."""
+    async def new_pods_ready(self, namespace: str) -> list[bool]:
+        """Readiness of the new ReplicaSet's pods."""
         new = await self._new_hash(namespace)
         if new is None:
-            return False
+            return []
         query = {"labelSelector": f"{ARGO_HASH}={new}"}
-        return _all_ready(await self.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", query=query))
+        return _readiness(await self.kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", query=query))
 
     async def switched(self, namespace: str) -> bool:
         """The active Service selects the new pod hash."""
@@ -306,5 +370,32 @@ class ArgoController:
     async def old_scaled_down(self, namespace: str) -> bool:
         """The previous ReplicaSet at 0 replicas."""
         path = f"/apis/apps/v1/namespaces/{namespace}/replicasets/app-{self.old[namespace]}"
-        replicas = ((await self.kube.get(path)) or {}).get("spec", {}).get("replicas")
-        return bool(replicas == 0)
+        return await _replicas(self.kube, path) == 0
+
+    async def old_selected(self, namespace: str) -> bool:
+        """The active Service selects the previous (stable before the change) pod hash."""
+        return await self._selected(namespace) == self.old[namespace]
+
+    async def new_replicas(self, namespace: str) -> int | None:
+        """Replicas of the new ReplicaSet."""
+        new = await self._new_hash(namespace)
+        if new is None:
+            return None
+        return await _replicas(self.kube, f"/apis/apps/v1/namespaces/{namespace}/replicasets/app-{new}")
+
+    async def describe(self, namespace: str) -> JSON:
+        """Phase, message, abort flag, stable and current pod hashes, the Service's pod hash;
+        ``started``: the Progressing condition's lastUpdateTime (v1.9.3 ``conditions.RolloutTimedOut``
+        times out ``progressDeadlineSeconds`` after it)."""
+        status = await self._status(namespace)
+        progressing = [c for c in status.get("conditions") or [] if c.get("type") == "Progressing"]
+        return {
+            "phase": status.get("phase"),
+            "started": progressing[0].get("lastUpdateTime") if progressing else None,
+            "message": status.get("message"),
+            "abort": bool(status.get("abort")),
+            "stable_rs": status.get("stableRS"),
+            "current_pod_hash": status.get("currentPodHash"),
+            "service_selects": await self._selected(namespace),
+            "previous_version": self.old[namespace],
+        }
