@@ -25,7 +25,7 @@ from tradingbot_operator.observed import Observed
 Fingerprint = frozenset[tuple[str, datetime | None]]
 
 
-def _ceil_second(when: datetime) -> datetime:
+def ceil_second(when: datetime) -> datetime:
     """``when`` rounded up to a whole second (statuses hold whole seconds; up is the safe side)."""
     whole = when.replace(microsecond=0)
     return whole if whole == when else whole + timedelta(seconds=1)
@@ -58,7 +58,7 @@ class ReadyObservations:
             fingerprint = frozenset((p.name, p.ready_since) for p in deployment.pods_of(revision) if p.ready)
             previous = self._seen.get(key)
             if previous is None or previous[0] != revision or previous[1] != fingerprint:
-                previous = (revision, fingerprint, _ceil_second(now))
+                previous = (revision, fingerprint, ceil_second(now))
                 self._seen[key] = previous
             result[color] = previous[2]
         return MappingProxyType(result)

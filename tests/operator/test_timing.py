@@ -29,14 +29,15 @@ class Case:
     expected: tuple[float | None, ...]  # requeue_after of: start, blue Ready, baked, green Ready, promoted
 
 
-# Timeline (seconds from T0, each pass ``fraction`` past the second): start at 0 (deadline 300); blue
+# Timeline (seconds from T0, each pass ``fraction`` past the second): start at 0 (deadline 300 from
+# startedAt, which is rounded up like every interval's origin, so the deadline is never early); blue
 # Ready at 5 (bake 30: due 35, or 36 past the second, since readySince is rounded up); promoted exactly
 # when due (first rollout: no window); green starts 10 s later, Ready 5 s after that, promoted exactly
 # when due: the window (60) then counts from that whole second.
 CASES = [
     Case("on the second", 0.0, (300.0, 30.0, None, 30.0, 60.0)),
-    Case("a quarter past", 0.25, (299.75, 30.75, None, 30.75, 60.0)),
-    Case("just before the next second", 0.999, (299.001, 30.001, None, 30.001, 60.0)),
+    Case("a quarter past", 0.25, (300.75, 30.75, None, 30.75, 60.0)),
+    Case("just before the next second", 0.999, (300.001, 30.001, None, 30.001, 60.0)),
 ]
 
 
@@ -96,3 +97,62 @@ def test_no_bake_promotes_in_the_pass_that_sees_ready(fraction: float) -> None:
     bot.world.set_ready(Color.BLUE, bot.now)
     bot.settle()
     assert active(bot) is Color.BLUE
+
+
+def _first_rollout_promoted(bot: Bot) -> None:
+    bot.settle()
+    bot.world.set_ready(Color.BLUE, bot.now)
+    bot.settle()
+    bot.now += timedelta(seconds=30)
+    bot.settle()
+    assert active(bot) is Color.BLUE
+
+
+def test_the_progress_deadline_is_never_early() -> None:
+    """Started 0.75 s before a whole second, never Ready: still progressing when the floored clock
+    reaches start + deadline, failed once the full deadline has passed."""
+    bot = Bot(spec=make_spec(progressDeadlineSeconds=10, bakeSeconds=0), now=T0 + timedelta(seconds=0.25))
+    bot.settle()
+    assert bot.status.rollout is not None and bot.status.rollout.started_at == T0 + timedelta(seconds=1)
+    bot.now = T0 + timedelta(seconds=10.9)  # 10.65 s after the start
+    bot.settle()
+    assert bot.status.last_rollout is None, "failed before its deadline"
+    bot.now = T0 + timedelta(seconds=11)
+    bot.settle()
+    assert (
+        bot.status.last_rollout is not None and bot.status.last_rollout.reason == "ProgressDeadlineExceeded"
+    )
+
+
+def test_the_window_and_the_scale_down_delay_are_never_short() -> None:
+    """Promoted 0.6 s past a whole second: the window (4 s) and the scale-down delay (6 s) count from
+    the next whole second, so neither ends before its full length."""
+    bot = Bot(spec=make_spec(bakeSeconds=0, postPromotionSeconds=4, scaleDownDelaySeconds=6))
+    _first_rollout_promoted(bot)
+    bot.now += timedelta(seconds=10.6)
+    bot.change_spec(image="registry.example/ploy-bot:2.0.0")
+    bot.settle()
+    bot.world.set_ready(Color.GREEN, bot.now)
+    bot.settle()
+    assert active(bot) is Color.GREEN
+    promoted = bot.now
+    assert bot.status.rollout is not None and bot.status.rollout.promoted_at is not None
+    assert bot.status.rollout.promoted_at - promoted == timedelta(seconds=0.4)
+    assert bot.status.standby is not None
+    assert bot.status.standby.scale_down_at - promoted == timedelta(seconds=6.4)
+
+
+def test_empty_intervals_start_on_the_floored_second() -> None:
+    """With no window and no scale-down delay nothing can end early: the origin is not pushed to the
+    next second, which would only delay the scale-down."""
+    bot = Bot(spec=make_spec(bakeSeconds=0, postPromotionSeconds=0, scaleDownDelaySeconds=0))
+    _first_rollout_promoted(bot)
+    bot.now += timedelta(seconds=10.6)
+    bot.change_spec(image="registry.example/ploy-bot:2.0.0")
+    bot.settle()
+    bot.world.set_ready(Color.GREEN, bot.now)
+    bot.settle()
+    assert active(bot) is Color.GREEN
+    floored = bot.now.replace(microsecond=0)
+    assert bot.status.last_rollout is not None and bot.status.last_rollout.result.value == "Promoted"
+    assert bot.status.standby is None or bot.status.standby.scale_down_at == floored

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tradingbot_operator.bake import ceil_second
 from tradingbot_operator.model import RolloutStage, TradingBotSpec, TradingBotStatus
 from tradingbot_operator.observed import Observed
 from tradingbot_operator.plan.analysis import REASON_ANALYSIS_FAILED
@@ -117,7 +118,14 @@ def plan(spec: TradingBotSpec, status: TradingBotStatus, observed: Observed, now
     exact, now = now, whole_seconds(now)
     if observed.deleting:
         return Plan(actions=(), status=status, requeue_after=None)
-    p = Pass(spec=spec, observed=observed, now=now, status=status, desired=revision(spec))
+    p = Pass(
+        spec=spec,
+        observed=observed,
+        now=now,
+        status=status,
+        desired=revision(spec),
+        now_up=ceil_second(exact),
+    )
     track_annotations(p)
     track_pause(p)
     track_stop(p)

@@ -93,7 +93,16 @@ class Pass:
     now: datetime
     status: TradingBotStatus
     desired: str
+    # The exact clock reading rounded up to a whole second: the origin of every interval the pass
+    # starts (progress deadline, post-promotion window, scale-down delay), so that, stored in whole
+    # seconds, none of them ends before its full length. ``now`` (rounded down) is what gates compare.
+    now_up: datetime | None = None
     transitions: list[Transition] = field(default_factory=list)
+
+    def origin(self, seconds: int) -> datetime:
+        """Where an interval of ``seconds`` the pass starts begins (whole seconds, UTC): ``now_up``, or
+        ``now`` for an empty interval (nothing to cut short; waiting for the next second only delays)."""
+        return self.now_up or self.now if seconds > 0 else self.now
 
     def update(self, **changes: object) -> None:
         """Replace status fields (snake_case names)."""

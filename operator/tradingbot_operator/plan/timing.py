@@ -28,10 +28,15 @@ def window_end(promoted_at: datetime, spec: RolloutSpec) -> datetime:
     return promoted_at + timedelta(seconds=spec.post_promotion_seconds)
 
 
+def scale_down_delay(spec: RolloutSpec) -> int:
+    """Seconds the previous color stays after a promotion: ``max(scaleDownDelaySeconds,
+    postPromotionSeconds)``, so it stays warm for a rollback for the whole window."""
+    return max(spec.scale_down_delay_seconds, spec.post_promotion_seconds)
+
+
 def scale_down_at(promoted_at: datetime, spec: RolloutSpec) -> datetime:
-    """When the previous color is scaled to 0: ``max(scaleDownDelaySeconds, postPromotionSeconds)``
-    after the promotion, so it stays warm for a rollback for the whole window."""
-    return promoted_at + timedelta(seconds=max(spec.scale_down_delay_seconds, spec.post_promotion_seconds))
+    """When the previous color is scaled to 0: :func:`scale_down_delay` after ``promoted_at``."""
+    return promoted_at + timedelta(seconds=scale_down_delay(spec))
 
 
 def requeue_after(p: Pass, now: datetime) -> float | None:

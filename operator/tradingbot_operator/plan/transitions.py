@@ -27,7 +27,7 @@ from tradingbot_operator.plan.context import (
     Pass,
 )
 from tradingbot_operator.plan.events import RolloutEnded
-from tradingbot_operator.plan.timing import bake_end, progress_deadline, scale_down_at
+from tradingbot_operator.plan.timing import bake_end, progress_deadline, scale_down_at, scale_down_delay
 from tradingbot_operator.plan.window import window_passed_by_now
 from tradingbot_operator.stopping import track_stop as stop_change
 
@@ -93,7 +93,7 @@ def maybe_start(p: Pass) -> None:
             revision=p.desired,
             color=color,
             generation=p.observed.generation,
-            started_at=p.now,
+            started_at=p.origin(p.spec.rollout.progress_deadline_seconds),
             previous_color=active,
             previous_revision=p.status.active_revision if active is not None else None,
         ),
@@ -243,13 +243,14 @@ def promote(p: Pass, rollout: RolloutProgress, why: str) -> None:
         p.note(RolloutEnded(EventType.NORMAL, "Switched", switched, last=last))
         return
     p.event(EventType.NORMAL, "Switched", switched)
-    rollout = rollout.model_copy(update={"promoted_at": p.now, "baked_at": rollout.baked_at or p.now})
+    promoted_at = p.origin(p.spec.rollout.post_promotion_seconds)
+    rollout = rollout.model_copy(update={"promoted_at": promoted_at, "baked_at": rollout.baked_at or p.now})
     p.update(
         rollout=rollout,
         standby=Standby(
             color=previous,
             revision=rollout.previous_revision,
-            scale_down_at=scale_down_at(p.now, p.spec.rollout),
+            scale_down_at=scale_down_at(p.origin(scale_down_delay(p.spec.rollout)), p.spec.rollout),
         ),
     )
     window_passed_by_now(p, rollout)
