@@ -197,6 +197,8 @@ class Reconciler:
         """Drop the timers, memories and metric series of a deleted TradingBot."""
         self.queue.forget((namespace, name))
         self.kube.versions.forget_tradingbot(namespace, name)
+        if self.kube.cache is not None:
+            self.kube.cache.unprime(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""
