@@ -31,7 +31,8 @@ Where the objects come from, and the rules that keep them right:
   restart, e.g. ``410 Gone``, when deletions during the gap were never reported as ``DELETED``);
   it is older than ``max_age_seconds`` (the resync interval: bounds any remaining blind spot, e.g. a
   re-listing of a kind that has no objects left emits no event at all); or the pass's own writes
-  found the cache wrong (:meth:`ChildCache.unprime`, on a 409 or 404).
+  found the cache wrong (:meth:`ChildCache.unprime`, on a 409 or 404); or the watches were paused
+  (kopf peering: another replica was in charge, :meth:`ChildCache.unprime_all`).
 
 Tombstones live while a read that started before them is still open (:meth:`ChildCache.finish`).
 """
@@ -151,6 +152,10 @@ class ChildCache:
     def unprime(self, namespace: str, owner: str) -> None:
         """Make the next pass over ``namespace/owner`` LIST (the cache was found wrong, or it is gone)."""
         self._primes.pop((namespace, owner), None)
+
+    def unprime_all(self) -> None:
+        """Make the next pass over every TradingBot LIST (the watches were paused: events were missed)."""
+        self._primes.clear()
 
     def children(self, namespace: str, owner: str) -> Children:
         """The cached children of the TradingBot ``namespace/owner`` (each list sorted by name)."""

@@ -250,6 +250,13 @@ def test_a_prime_expires_after_max_age_and_unprime_drops_it() -> None:
     cache.finish(token)
     cache.unprime(NS, "bot")
     assert not cache.primed(NS, "bot")
+    token = cache.begin()
+    cache.seed(token, NS, "bot", empty())
+    cache.seed(token, NS, "other", empty())
+    cache.finish(token)
+    cache.unprime_all()
+    assert not cache.primed(NS, "bot")
+    assert not cache.primed(NS, "other")
 
 
 def test_tombstones_live_only_while_an_older_read_is_open() -> None:

@@ -20,7 +20,6 @@ from tests.operator.operator_harness import (
     install_crd,
     new_view,
     operator_in_process,
-    rollout_spec,
     tradingbot,
 )
 from tests.support.cluster import ClusterHandle
@@ -55,7 +54,7 @@ async def test_a_child_deleted_or_scaled_by_hand_is_repaired_without_a_list(
 ) -> None:
     registry = own_operator
     view = new_view(k8s_api, namespace, "cache")
-    await view.create(tradingbot("cache", rollout=rollout_spec(scaleDownDelaySeconds=1)))
+    await view.create(tradingbot("cache"))
     await view.wait_status(
         lambda s: s.get("phase") == "Healthy" and s.get("activeColor") == "blue", "first rollout Healthy"
     )
