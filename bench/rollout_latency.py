@@ -122,7 +122,9 @@ async def _pod_ready(kube: Kube, namespace: str, color: str) -> bool | None:
     answer = await kube.request(
         "GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": f"ploy.dev/color={color}"}
     )
-    pods = [p for p in answer.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+    # Terminating pods count too: the operator scales a failed color to 0 in the pass that switches
+    # back, so a pod that went NotReady may already be terminating at the next poll.
+    pods = list(answer.get("items") or [])
     if not pods:
         return None
     ready = [

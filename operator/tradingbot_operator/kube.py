@@ -8,8 +8,10 @@ what is compared is exactly what is sent.
 
 Three jobs:
 
-* :meth:`Kube.observe` lists a TradingBot's children by the ``ploy.dev/tradingbot`` label and turns them
-  into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
+* :meth:`Kube.observe` takes a TradingBot's children from the watch-fed children cache
+  (:mod:`tradingbot_operator.child_cache`) once it is primed for that TradingBot, else lists them by
+  the ``ploy.dev/tradingbot`` label (which primes it), and turns them into the plan's snapshot
+  (:mod:`tradingbot_operator.snapshot`);
 * :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: take the
   live child from the pass's own listing, create it when missing, else check it is owned and patch it
   only when its kind says it differs); ``404``/``409`` on the way are expected races, not errors. The
