@@ -6,7 +6,8 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
 * ``converge_seconds``: from operator start until every TradingBot is Healthy on blue (epoch 1);
 * ``rss_bytes_idle`` / ``rss_bytes_peak``: the operator's resident memory once converged
   (``VmRSS``) and its high-water mark (``VmHWM``), from ``/proc/<pid>/status``;
-* ``converge_cpu_seconds``: the operator's user+system CPU until then (``/proc/<pid>/stat``);
+* ``converge_cpu_seconds``: the operator's user+system CPU until then (``/proc/<pid>/stat``), and
+  ``converge_api_requests``: the API requests it sent until then (``ploy_operator_api_requests_total``);
 * ``idle``: CPU seconds per second and API requests per second (the operator's own
   ``ploy_operator_api_requests_total``, scraped from its metrics port) over ``--idle`` seconds once
   converged;
@@ -23,7 +24,8 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
   over every bot run while the reactions are measured.
 
 Figures are from a shared 2-core machine (the control plane, kwok and the operator on the same cores):
-indicative under load. Usage: ``.venv/bin/python bench/operator_scale.py [--bots 1000] [--samples 20]``.
+indicative under load. Usage: ``.venv/bin/python bench/operator_scale.py [--bots 1000] [--samples 20]
+[--no-child-cache]`` (``--no-child-cache``: every pass LISTs the children, for comparison).
 """
 
 from __future__ import annotations
@@ -84,11 +86,16 @@ def free_port() -> int:
         return port
 
 
-def start_operator(cluster: LocalCluster, log: Path, port: int, resync: float) -> subprocess.Popen[bytes]:
-    """``ploy-operator run --all-namespaces`` as a child process, output to ``log``, metrics on ``port``."""
+def start_operator(
+    cluster: LocalCluster, log: Path, port: int, resync: float, child_cache: bool = True
+) -> subprocess.Popen[bytes]:
+    """``ploy-operator run --all-namespaces`` as a child process, output to ``log``, metrics on ``port``
+    (``child_cache`` False: ``--no-child-cache``, every pass LISTs the children)."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     exe = Path(sys.executable).parent / "ploy-operator"
     args = ["run", "--all-namespaces", "--metrics-port", str(port), "--resync-seconds", str(resync)]
+    if not child_cache:
+        args.append("--no-child-cache")
     with log.open("wb") as out:
         return subprocess.Popen([str(exe), *args], env=env, stdout=out, stderr=out)
 
@@ -208,7 +215,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
     await asyncio.to_thread(kubectl, cluster, "create", "-f", "-", stdin=manifests)
     create_seconds = time.monotonic() - created
     port = free_port()
-    proc = start_operator(cluster, log, port, args.resync_seconds)
+    proc = start_operator(cluster, log, port, args.resync_seconds, not args.no_child_cache)
     names = [f"bot-{i:04d}" for i in range(bots)]
     step = max(1, bots // max(1, args.samples + args.in_flight_samples))
     sampled = names[::step]
@@ -222,7 +229,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
             await asyncio.sleep(1.0)
         if converged is None:
             raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
-        converge_cpu = cpu_seconds(proc.pid)
+        converge_cpu, converge_requests = cpu_seconds(proc.pid), api_requests(port)
         await asyncio.sleep(5.0)  # let the post-rollout passes settle
         rss_idle, _ = memory(proc.pid)
         cpu0, requests0, t0 = cpu_seconds(proc.pid), api_requests(port), time.monotonic()
@@ -255,9 +262,11 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "python": platform.python_version(),
         "bots": bots,
         "resync_seconds": args.resync_seconds,
+        "child_cache": not args.no_child_cache,
         "create_seconds": round(create_seconds, 1),
         "converge_seconds": round(converged, 1),
         "converge_cpu_seconds": round(converge_cpu, 1),
+        "converge_api_requests": round(converge_requests),
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
         "idle": idle,
@@ -281,6 +290,9 @@ def main() -> None:
     parser.add_argument("--in-flight-samples", type=int, default=5)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measurement")
     parser.add_argument("--resync-seconds", type=float, default=300.0, help="the operator's resync interval")
+    parser.add_argument(
+        "--no-child-cache", action="store_true", help="list the children on every pass (the old way)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-scale-") as tmp:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)

@@ -25,7 +25,8 @@ For each of ``--runs`` TradingBots (one after another, one namespace each):
   ``/proc/self/task/<tid>/stat``, 10 ms ticks).
 
 Prints one JSON object with p50/p99/max per figure (seconds). Usage:
-``.venv/bin/python bench/rollout_latency.py [--runs 8] [--poll 0.02]``.
+``.venv/bin/python bench/rollout_latency.py [--runs 8] [--poll 0.02] [--no-child-cache]``
+(``--no-child-cache``: every pass LISTs the children, for comparison with the watch-fed cache).
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ async def _pod_ready(kube: Kube, namespace: str, color: str) -> bool | None:
     answer = await kube.request(
         "GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": f"ploy.dev/color={color}"}
     )
-    pods = [p for p in answer.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+    # Terminating pods count too: the operator scales a failed color to 0 in the pass that switches
+    # back, so a pod that went NotReady may already be terminating at the next poll.
+    pods = list(answer.get("items") or [])
     if not pods:
         return None
     ready = [
@@ -261,10 +264,13 @@ async def one_run(
     return switched_at - (ready_at + bake), back_at - failed_at, clean
 
 
-async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float, bake: int) -> JSON:
-    """Run the operator in a thread and measure ``runs`` TradingBots one after another."""
+async def bench(
+    cluster: LocalCluster, runs: int, poll: float, fail_after: float, bake: int, child_cache: bool = True
+) -> JSON:
+    """Run the operator in a thread and measure ``runs`` TradingBots one after another (``child_cache``
+    False: every pass LISTs the children, as before the children cache)."""
     stop, ready = threading.Event(), threading.Event()
-    options = RunOptions(metrics_port=0, kubeconfig=str(cluster.kubeconfig))
+    options = RunOptions(metrics_port=0, kubeconfig=str(cluster.kubeconfig), child_cache=child_cache)
     probe = OperatorProbe(CollectorRegistry())
 
     def operator_thread() -> None:
@@ -297,6 +303,7 @@ async def bench(cluster: LocalCluster, runs: int, poll: float, fail_after: float
         "runs": runs,
         "poll_seconds": poll,
         "bake_seconds": bake,
+        "child_cache": child_cache,
         "promote_reaction": summary(promote),
         "rollback_latency": summary(rollback),
         "gate_lateness": {
@@ -324,13 +331,18 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.01, help="seconds between polls")
     parser.add_argument("--bake", type=int, default=BAKE_SECONDS, help="bakeSeconds (0: promote once Ready)")
     parser.add_argument("--fail-after", type=float, default=4.0, help="seconds green stays Ready")
+    parser.add_argument(
+        "--no-child-cache", action="store_true", help="list the children on every pass (the old way)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-bench-") as tmp:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir())
         cluster.start()
         try:
             install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
-            result = asyncio.run(bench(cluster, args.runs, args.poll, args.fail_after, args.bake))
+            result = asyncio.run(
+                bench(cluster, args.runs, args.poll, args.fail_after, args.bake, not args.no_child_cache)
+            )
         finally:
             cluster.stop()
     print(json.dumps(result, indent=2))

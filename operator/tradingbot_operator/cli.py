@@ -42,6 +42,12 @@ def run(
     resync_seconds: float = typer.Option(
         300.0, "--resync-seconds", min=1.0, help="Longest time between two passes over a TradingBot."
     ),
+    child_cache: bool = typer.Option(
+        True,
+        "--child-cache/--no-child-cache",
+        help="Read each TradingBot's children from the watch-fed cache (default) instead of listing "
+        "them on every pass.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run the operator until SIGTERM/SIGINT."""
@@ -66,6 +72,7 @@ def run(
         liveness=liveness,
         prometheus_url=prometheus_url,
         resync_seconds=resync_seconds,
+        child_cache=child_cache,
     )
     asyncio.run(run_operator(options))
 

@@ -5,9 +5,13 @@ Handlers are registered on a registry built by :func:`build_registry` (nothing r
 * ``TradingBot`` events (including the initial listing when the operator starts, which is how a
   restarted operator resumes every object) trigger a pass over that TradingBot; its deletion drops
   its timers and metric series.
-* Events of Deployments, Pods, Services and Jobs labelled ``ploy.dev/tradingbot`` trigger a pass over
-  the owner named by that label (pods becoming Ready, restarts, readiness loss, Job completion, a
-  Service selector edited by hand, which the pass then restores).
+* Events of Deployments, Pods, Services, ConfigMaps and Jobs labelled ``ploy.dev/tradingbot`` first
+  go into the children cache (:mod:`tradingbot_operator.child_cache`, the pass's view of the
+  children), then trigger a pass over the owner named by that label (pods becoming Ready, restarts,
+  readiness loss, Job completion, a Service selector edited or a child deleted by hand, which the
+  pass then restores). These watches carry the label as a server-side selector
+  (``settings.watching.label_selectors``): the operator is not sent every Pod of the cluster, and an
+  object losing the label arrives as ``DELETED``.
 * Time-based gates are the reconciler's timers (see :mod:`tradingbot_operator.reconciler`).
 
 Why ``@kopf.on.event`` and not ``@kopf.on.create/update/resume``: the reconcile is level-triggered
@@ -31,6 +35,7 @@ from typing import Any
 import kopf
 from kubernetes.aio.client import Configuration
 
+from tradingbot_operator.child_cache import ChildCache
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
 from tradingbot_operator.names import LABEL_TRADINGBOT
 from tradingbot_operator.peering_gate import PeeringGate
@@ -47,6 +52,18 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 10
     settings.peering.lifetime = 30
     settings.peering.mandatory = False
+    for api, plural in CHILD_WATCHES:
+        settings.watching.label_selectors[api, plural] = LABEL_TRADINGBOT
+
+
+# The children watched (API group/version, plural); kopf's label filters alone are client-side.
+CHILD_WATCHES = (
+    ("apps/v1", "deployments"),
+    ("v1", "pods"),
+    ("v1", "services"),
+    ("v1", "configmaps"),
+    ("batch/v1", "jobs"),
+)
 
 
 def build_registry(
@@ -107,13 +124,18 @@ def build_registry(
         # type None: kopf's listing (startup, an expired watch), not a change someone just made.
         reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name, listing=type is None)
 
+    cache: ChildCache | None = reconciler.kube.cache
+
     def owner_changed(
         plural: str,
         type: str | None,
         labels: Mapping[str, str],
         namespace: str | None,
         meta: Mapping[str, Any],
+        body: Mapping[str, Any],
     ) -> None:
+        if cache is not None:
+            cache.event(plural, type, body)
         owner = labels.get(LABEL_TRADINGBOT)
         if owner and namespace:
             name, version = str(meta.get("name")), meta.get("resourceVersion")
@@ -126,9 +148,10 @@ def build_registry(
         labels: Mapping[str, str],
         namespace: str | None,
         meta: Mapping[str, Any],
+        body: Mapping[str, Any],
         **_: Any,
     ) -> None:
-        owner_changed("deployments", type, labels, namespace, meta)
+        owner_changed("deployments", type, labels, namespace, meta, body)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def pod_event(
@@ -137,9 +160,10 @@ def build_registry(
         labels: Mapping[str, str],
         namespace: str | None,
         meta: Mapping[str, Any],
+        body: Mapping[str, Any],
         **_: Any,
     ) -> None:
-        owner_changed("pods", type, labels, namespace, meta)
+        owner_changed("pods", type, labels, namespace, meta, body)
 
     @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def service_event(
@@ -148,9 +172,10 @@ def build_registry(
         labels: Mapping[str, str],
         namespace: str | None,
         meta: Mapping[str, Any],
+        body: Mapping[str, Any],
         **_: Any,
     ) -> None:
-        owner_changed("services", type, labels, namespace, meta)
+        owner_changed("services", type, labels, namespace, meta, body)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
     async def job_event(
@@ -159,8 +184,21 @@ def build_registry(
         labels: Mapping[str, str],
         namespace: str | None,
         meta: Mapping[str, Any],
+        body: Mapping[str, Any],
         **_: Any,
     ) -> None:
-        owner_changed("jobs", type, labels, namespace, meta)
+        owner_changed("jobs", type, labels, namespace, meta, body)
+
+    @kopf.on.event("", "v1", "configmaps", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
+    async def config_map_event(
+        *,
+        type: str | None,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        meta: Mapping[str, Any],
+        body: Mapping[str, Any],
+        **_: Any,
+    ) -> None:
+        owner_changed("configmaps", type, labels, namespace, meta, body)
 
     return registry

@@ -8,8 +8,10 @@ what is compared is exactly what is sent.
 
 Three jobs:
 
-* :meth:`Kube.observe` lists a TradingBot's children by the ``ploy.dev/tradingbot`` label and turns them
-  into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
+* :meth:`Kube.observe` takes a TradingBot's children from the watch-fed children cache
+  (:mod:`tradingbot_operator.child_cache`) once it is primed for that TradingBot, else lists them by
+  the ``ploy.dev/tradingbot`` label (which primes it), and turns them into the plan's snapshot
+  (:mod:`tradingbot_operator.snapshot`);
 * :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: take the
   live child from the pass's own listing, create it when missing, else check it is owned and patch it
   only when its kind says it differs); ``404``/``409`` on the way are expected races, not errors. The
@@ -51,6 +53,7 @@ from tradingbot_operator.actions import (
     EnsureService,
     ScaleDeployment,
 )
+from tradingbot_operator.child_cache import PLURALS, ChildCache, Children
 from tradingbot_operator.children import JSON, ChildKind, Owner
 from tradingbot_operator.children.config_map import KIND as CONFIG_MAP
 from tradingbot_operator.children.deployment import KIND as DEPLOYMENT
@@ -160,7 +163,9 @@ class Kube:
     ``api`` is a ``kubernetes.aio.client.ApiClient`` owned by the caller (closed by it).
     ``instance`` names this operator process in Events (default: the host name); ``timeout`` is the
     total seconds allowed per request (``asyncio.TimeoutError`` beyond it); ``on_request(verb,
-    resource)`` is called once per request sent (see :func:`verb_and_resource`), e.g. to count them.
+    resource)`` is called once per request sent (see :func:`verb_and_resource`), e.g. to count them;
+    ``cache``: the children cache the watch handlers feed (None: every pass LISTs), which
+    :meth:`observe` reads and every answer about a child (create, patch, GET) updates.
     """
 
     def __init__(
@@ -170,8 +175,10 @@ class Kube:
         instance: str | None = None,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
         on_request: Callable[[str, str], None] | None = None,
+        cache: ChildCache | None = None,
     ) -> None:
         self._api = api
+        self.cache = cache
         self.instance = instance or socket.gethostname()
         self.timeout = timeout
         self._on_request = on_request
@@ -190,10 +197,26 @@ class Kube:
     ) -> JSON:
         """One API request; returns the decoded JSON answer.
 
-        Raises ``ApiException`` (with ``.status``) for any non-2xx answer.
+        Raises ``ApiException`` (with ``.status``) for any non-2xx answer. An answer carrying one child
+        (create, patch, GET of one object) goes into the children cache, under a token taken before
+        the request was sent (see :mod:`tradingbot_operator.child_cache`).
         """
+        verb, resource = verb_and_resource(method, path)
         if self._on_request is not None:
-            self._on_request(*verb_and_resource(method, path))
+            self._on_request(verb, resource)
+        if self.cache is None or resource not in PLURALS or verb not in {"create", "patch", "get"}:
+            return await self._send(method, path, body, query, content_type)
+        token = self.cache.begin()
+        try:
+            decoded = await self._send(method, path, body, query, content_type)
+            self.cache.read(token, resource, decoded)
+            return decoded
+        finally:
+            self.cache.finish(token)
+
+    async def _send(
+        self, method: str, path: str, body: Any, query: Mapping[str, str] | None, content_type: str
+    ) -> JSON:
         params = await self._api.param_serialize(
             method=method,
             resource_path=path,
@@ -267,14 +290,37 @@ class Kube:
     # --- observation -----------------------------------------------------------------------------------
 
     async def observe(self, body: JSON) -> Snapshot:
-        """List the TradingBot's children (by label, five lists at once) and build the plan's snapshot.
+        """The TradingBot's children as the plan's snapshot: from the children cache when it is primed
+        for this TradingBot, else listed (by label, five lists at once; the lists then prime the cache).
 
-        The lists are not one atomic read; the plan tolerates that (a child one event newer or older
-        than another only delays a decision to the next pass, which its watch event triggers).
+        Neither is one atomic read; the plan tolerates that (a child one event newer or older than
+        another only delays a decision to the next pass, which its watch event triggers).
         """
         owner = Owner.from_body(body)
         ns = owner.namespace
-        selector = f"{LABEL_TRADINGBOT}={owner.name}"
+        if self.cache is not None and self.cache.primed(ns, owner.name):
+            found = self.cache.children(ns, owner.name)
+        else:
+            token = self.cache.begin() if self.cache is not None else 0
+            try:
+                found = await self._list_children(owner)
+                if self.cache is not None:
+                    self.cache.seed(token, ns, owner.name, found)
+                    found = self.cache.children(ns, owner.name)
+            finally:
+                if self.cache is not None:
+                    self.cache.finish(token)
+        return build_snapshot(
+            body,
+            deployments=found.deployments,
+            pods=found.pods,
+            services=found.services,
+            config_maps=found.config_maps,
+            jobs=found.jobs,
+        )
+
+    async def _list_children(self, owner: Owner) -> Children:
+        ns, selector = owner.namespace, f"{LABEL_TRADINGBOT}={owner.name}"
         deployments, pods, services, config_maps, jobs = await asyncio.gather(
             self.list_items(DEPLOYMENT.path(ns), selector),
             self.list_items(_pods(ns), f"{selector},{LABEL_COLOR}"),
@@ -282,9 +328,7 @@ class Kube:
             self.list_items(CONFIG_MAP.path(ns), selector),
             self.list_items(JOB.path(ns), selector),
         )
-        return build_snapshot(
-            body, deployments=deployments, pods=pods, services=services, config_maps=config_maps, jobs=jobs
-        )
+        return Children(deployments, pods, services, config_maps, jobs)
 
     # --- actions ---------------------------------------------------------------------------------------
 
@@ -293,7 +337,18 @@ class Kube:
 
         ``listed``: the pass's listing of the children (:attr:`Snapshot.listed`, copied): the live
         object is taken from it instead of a GET, and the writes update it. None: read each live.
+        An API error or timeout drops the children cache's prime of the TradingBot: a 404 or 409 says
+        the pass's view was wrong, and the next pass LISTs instead of trying the same again.
         """
+        try:
+            await self._apply(body, action, listed)
+        except (ApiException, TimeoutError):
+            if self.cache is not None:
+                meta = body["metadata"]
+                self.cache.unprime(meta["namespace"], meta["name"])
+            raise
+
+    async def _apply(self, body: JSON, action: Action, listed: Listed | None) -> None:
         owner = Owner.from_body(body)
         match action:
             case EmitEvent():
@@ -352,6 +407,7 @@ class Kube:
             if created is not None:
                 self._wrote(kind, listed, created)
                 return
+            self._unprime(owner)  # it exists after all: the pass's view missed it
             live = await self.get(path)
             if live is None:
                 return
@@ -380,6 +436,11 @@ class Kube:
         except ApiException as exc:
             if exc.status != NOT_FOUND:
                 raise
+            self._unprime(owner)
+
+    def _unprime(self, owner: Owner) -> None:
+        if self.cache is not None:
+            self.cache.unprime(owner.namespace, owner.name)
 
     async def _delete_job(self, owner: Owner, action: DeleteMigrationJob, listed: Listed | None) -> None:
         name = children.migration_job_name(owner.name, action.revision)

@@ -190,13 +190,22 @@ class Reconciler:
         self.queue.pause()
 
     def resume(self) -> None:
-        """Run a pass over every TradingBot known or asked for while paused (they rebuild the timers)."""
+        """Run a pass over every TradingBot known or asked for while paused (they rebuild the timers).
+
+        Those passes LIST the children: kopf's watches were paused too, so the children cache missed
+        the other replica's writes (kopf re-lists when its watches resume, which drops the primes
+        again).
+        """
+        if self.kube.cache is not None:
+            self.kube.cache.unprime_all()
         self.queue.resume()
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the timers, memories and metric series of a deleted TradingBot."""
         self.queue.forget((namespace, name))
         self.kube.versions.forget_tradingbot(namespace, name)
+        if self.kube.cache is not None:
+            self.kube.cache.unprime(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""

@@ -179,7 +179,7 @@ def test_operator_rbac_is_least_privilege(values: Path) -> None:
     assert grants[("ploy.dev", "tradingbots/status")] == {"patch"}
     assert grants[("", "pods")] == {"get", "list", "watch"}
     assert grants[("", "events")] == {"create"}
-    assert grants[("", "configmaps")] == {"get", "list", "create"}
+    assert grants[("", "configmaps")] == {"get", "list", "watch", "create"}
     assert grants[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
     assert grants[("", "services")] == {"get", "list", "watch", "create", "patch"}
     assert ("rbac.authorization.k8s.io", "roles") not in grants

@@ -222,11 +222,16 @@ def phase_is(*phases: str) -> Callable[[JSON], bool]:
 
 @contextlib.asynccontextmanager
 async def operator_in_process(
-    cluster: ClusterHandle, *, namespaces: tuple[str, ...] = (), prometheus_url: str | None = None
+    cluster: ClusterHandle,
+    *,
+    namespaces: tuple[str, ...] = (),
+    prometheus_url: str | None = None,
+    resync_seconds: float = 30.0,
 ) -> AsyncIterator[CollectorRegistry]:
     """Run the operator in this process until the block exits; yields its metrics registry.
 
-    ``prometheus_url``: the Prometheus of the metric analysis gate (``--prometheus-url``).
+    ``prometheus_url``: the Prometheus of the metric analysis gate (``--prometheus-url``);
+    ``resync_seconds``: ``--resync-seconds`` (also how long the children cache trusts a prime).
 
     kopf cancels every task created in its event loop after it started (it cannot tell its own
     tasks from others), so it gets a thread with its own loop, as kopf's own test runner does.
@@ -240,7 +245,7 @@ async def operator_in_process(
         all_namespaces=not namespaces,
         metrics_port=0,
         kubeconfig=str(cluster.kubeconfig),
-        resync_seconds=30.0,
+        resync_seconds=resync_seconds,
         prometheus_url=prometheus_url,
     )
 

@@ -21,6 +21,7 @@ from tradingbot_operator.actions import (
     PodInputs,
     ScaleDeployment,
 )
+from tradingbot_operator.child_cache import ChildCache
 from tradingbot_operator.kube import ForeignChild, Kube, StaleObject, parse_status, tradingbot_path
 from tradingbot_operator.model import Color, Phase, PodTemplateSpec, SecretKeyRef
 from tradingbot_operator.names import ServiceRole
@@ -120,3 +121,36 @@ async def test_status_write_is_guarded_by_resource_version(bot: tuple[Kube, JSON
     # Fields the new status leaves out are removed, not merged.
     cleared = await kube.write_status(fresh, parse_status(fresh["status"]).model_copy(update={"phase": None}))
     assert "phase" not in cleared["status"]
+
+
+async def test_with_the_cache_a_missed_child_leads_to_a_fresh_read_not_a_loop(
+    bot: tuple[Kube, JSON], k8s_api: ApiClient
+) -> None:
+    """No watch feeds this cache: a Service created behind its back is missing from the primed view.
+    The create meets 409, the child is read (GET) and the prime dropped, so the next observe LISTs."""
+    plain, body = bot
+    ns = body["metadata"]["namespace"]
+    calls: list[tuple[str, str]] = []
+    cache = ChildCache()
+    kube = Kube(k8s_api, cache=cache, on_request=lambda verb, resource: calls.append((verb, resource)))
+    await kube.observe(body)  # primes (five LISTs)
+    assert cache.primed(ns, "unit")
+    assert sorted(v for v, _ in calls) == ["list"] * 5
+    await plain.apply(body, EnsureService(role=ServiceRole.ACTIVE, color=Color.GREEN))  # behind its back
+    calls.clear()
+    snapshot = await kube.observe(body)
+    assert ServiceRole.ACTIVE not in snapshot.observed.services and calls == []  # stale, from memory
+    listed = dict(snapshot.listed)
+    await kube.apply(body, EnsureService(role=ServiceRole.ACTIVE, color=Color.BLUE), listed)
+    assert calls[:2] == [("create", "services"), ("get", "services")]
+    assert not cache.primed(ns, "unit")
+    live = await kube.get(f"/api/v1/namespaces/{ns}/services/unit")
+    assert live is not None and live["spec"]["selector"]["ploy.dev/color"] == "blue"
+    calls.clear()
+    snapshot = await kube.observe(body)
+    assert [v for v, _ in calls] == ["list"] * 5
+    assert snapshot.observed.services[ServiceRole.ACTIVE].color == Color.BLUE
+    # The write's answer and the LIST agree: the prime is back, the next observe is from memory.
+    calls.clear()
+    await kube.observe(body)
+    assert calls == []

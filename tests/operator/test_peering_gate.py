@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tradingbot_operator.child_cache import ChildCache, Children
+from tradingbot_operator.kube import Kube
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.peering_gate import PeeringGate, peering_paths, should_pause
 from tradingbot_operator.reconciler import PassResult, Reconciler
@@ -50,7 +52,9 @@ class CountingReconciler(Reconciler):
     """A reconciler whose pass only counts (the scheduling is what is under test)."""
 
     def __init__(self) -> None:
-        super().__init__(kube=None, metrics=OperatorMetrics(CollectorRegistry()))  # type: ignore[arg-type]
+        # No API client: the pass below never sends a request; the children cache is real.
+        kube = Kube(None, cache=ChildCache())  # type: ignore[arg-type]
+        super().__init__(kube=kube, metrics=OperatorMetrics(CollectorRegistry()))
         self.calls: list[str] = []
 
     async def reconcile(self, namespace: str, name: str) -> PassResult:
@@ -78,8 +82,15 @@ async def test_paused_reconciler_runs_no_timer_and_resumes_every_key() -> None:
     reconciler.trigger("ns", "b")  # a watch event while paused is held, not run
     await asyncio.sleep(0.6)
     assert reconciler.calls == ["a"], "a paused reconciler ran a pass from its own timer or queue"
+    cache = reconciler.kube.cache
+    assert cache is not None
+    token = cache.begin()
+    cache.seed(token, "ns", "a", Children([], [], [], [], []))
+    cache.finish(token)
     peering.status = {"me": peer(10)}
     assert await gate.check() is False and not reconciler.paused
+    # kopf's watches were paused as well: the passes after resuming LIST the children again.
+    assert not cache.primed("ns", "a")
     await asyncio.sleep(0.05)
     assert sorted(reconciler.calls) == ["a", "a", "b"]
     await reconciler.close()

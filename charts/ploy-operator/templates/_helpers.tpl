@@ -62,7 +62,7 @@ Rules for the namespaced resources the operator reads and writes (a ClusterRole'
 the requests tradingbot_operator.kube makes and the watches its kopf handlers open. TradingBots are only
 read; the operator writes their status subresource (manual actions are acknowledged there, so it never
 patches the object itself). Deployments and Services are created and patched (JSON patches of the
-owned fields; merge patch to scale); hashed ConfigMaps only created (immutable, garbage-collected by ownerReference);
+owned fields; merge patch to scale); hashed ConfigMaps only created and watched (immutable, garbage-collected by ownerReference);
 migration Jobs created and deleted; pods only read; core Events posted.
 */}}
 {{- define "ploy-operator.namespacedRules" -}}
@@ -80,7 +80,7 @@ migration Jobs created and deleted; pods only read; core Events posted.
   verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, create]
+  verbs: [get, list, watch, create]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]

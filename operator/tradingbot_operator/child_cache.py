@@ -1,0 +1,227 @@
+"""The operator's in-memory view of every TradingBot's children, fed by watch events (an informer cache).
+
+A reconcile pass used to LIST five kinds (Deployments, Pods, Services, ConfigMaps, Jobs labelled
+``ploy.dev/tradingbot=<name>``) on every pass; with this cache it reads them from memory once the
+cache is *primed* for that TradingBot, as client-go's informers do. Pure: no I/O, no clock but the
+injected one.
+
+Where the objects come from, and the rules that keep them right:
+
+* **Watch events** (:meth:`ChildCache.event`, from the kopf handlers): ``ADDED``/``MODIFIED`` store
+  the object, ``DELETED`` removes it and leaves a *tombstone*. The events of one resource arrive in
+  order on one watch stream (kopf may coalesce several events of one object into its latest), so the
+  newest event applied for an object is its newest known state. An object without the
+  ``ploy.dev/tradingbot`` label is not a child and is dropped (the watches carry that label as a
+  server-side selector, so an object losing the label arrives as ``DELETED``).
+* **Reads** (a priming LIST, the answer to a create or patch, a GET after a 409): each read takes a
+  token from :meth:`ChildCache.begin` *before* its request is sent. Its result is applied to an object
+  only when no event (nor a later read) touched that object after the token: an event processed after
+  the read began may be newer than the read's result, and a delete seen must not be undone by an older
+  read (the tombstone carries when it was seen). So the cached object is never older than the newest
+  event applied for it, and any change newer than the cached state still has its event to come: the
+  cache lags the API server only by events not yet delivered, which is what a LIST also does. No
+  ``resourceVersion`` is compared (they are opaque strings to clients); the order is this process's
+  own sequence of events and reads.
+* **Priming**: kopf has no "initial listing done" signal for handlers, so the cache does not know by
+  itself when it holds everything of a TradingBot. The first pass over a TradingBot LISTs as before
+  and :meth:`ChildCache.seed`\\ s the result (objects of that TradingBot the LIST no longer shows are
+  removed, by the same token rule); from then on :meth:`ChildCache.primed` is True and passes read
+  :meth:`ChildCache.children`. A prime is dropped (the next pass LISTs again) when:
+  an event of kopf's own listing arrives (type ``None``: at startup, and after every watch
+  restart, e.g. ``410 Gone``, when deletions during the gap were never reported as ``DELETED``);
+  it is older than ``max_age_seconds`` (the resync interval: bounds any remaining blind spot, e.g. a
+  re-listing of a kind that has no objects left emits no event at all); or the pass's own writes
+  found the cache wrong (:meth:`ChildCache.unprime`, on a 409 or 404); or the watches were paused
+  (kopf peering: another replica was in charge, :meth:`ChildCache.unprime_all`).
+
+Tombstones live while a read that started before them is still open (:meth:`ChildCache.finish`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from tradingbot_operator.children import JSON
+from tradingbot_operator.names import LABEL_COLOR, LABEL_TRADINGBOT
+
+PLURALS = ("deployments", "pods", "services", "configmaps", "jobs")
+"""The watched child resources, in :class:`Children`'s order."""
+
+Key = tuple[str, str, str]
+"""(plural, namespace, name) of a child."""
+
+
+class Children(NamedTuple):
+    """A TradingBot's children by kind, as :func:`tradingbot_operator.snapshot.build_snapshot` takes
+    them (pods: only those carrying the color label, as the pass's LIST selects them)."""
+
+    deployments: list[JSON]
+    pods: list[JSON]
+    services: list[JSON]
+    config_maps: list[JSON]
+    jobs: list[JSON]
+
+
+@dataclass
+class _Entry:
+    seq: int
+    obj: JSON
+    owner: str
+
+
+@dataclass
+class _Prime:
+    token: int
+    at: float
+
+
+@dataclass
+class ChildCache:
+    """Children of all TradingBots by (plural, namespace, name); see the module docstring for the rules.
+
+    ``max_age_seconds``: how long a prime is trusted (seconds of ``clock``, a monotonic clock).
+    """
+
+    max_age_seconds: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _seq: int = 0
+    _entries: dict[Key, _Entry] = field(default_factory=dict)
+    _by_owner: dict[tuple[str, str], set[Key]] = field(default_factory=dict)
+    _primes: dict[tuple[str, str], _Prime] = field(default_factory=dict)
+    _tombs: dict[Key, int] = field(default_factory=dict)
+    _open: dict[int, int] = field(default_factory=dict)
+    _listing_seq: int = 0
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def begin(self) -> int:
+        """A token for a read about to be sent (LIST, GET, create, patch); pass it to :meth:`seed` or
+        :meth:`read` with the result, and to :meth:`finish` in any case."""
+        self._seq += 1
+        self._open[self._seq] = self._open.get(self._seq, 0) + 1
+        return self._seq
+
+    def finish(self, token: int) -> None:
+        """The read ``token`` is over (applied or failed): drop tombstones no open read needs."""
+        left = self._open.get(token, 0) - 1
+        if left > 0:
+            self._open[token] = left
+        else:
+            self._open.pop(token, None)
+        oldest = min(self._open, default=self._seq + 1)
+        for key in [k for k, seq in self._tombs.items() if seq < oldest]:
+            del self._tombs[key]
+
+    def read(self, token: int, plural: str, obj: Mapping[str, Any]) -> None:
+        """Apply one object read (a create/patch answer, a GET) under ``token``, unless newer news of it
+        arrived meanwhile. Anything but a named object of a watched kind is ignored."""
+        meta = obj.get("metadata")
+        if plural in PLURALS and isinstance(meta, Mapping) and "name" in meta and "namespace" in meta:
+            self._apply_read(token, (plural, meta["namespace"], meta["name"]), obj)
+
+    def seed(self, token: int, namespace: str, owner: str, listed: Children) -> None:
+        """Apply the priming LIST of ``owner``'s children (begun under ``token``) and mark it primed.
+
+        Objects of ``owner`` cached but absent from the list are removed (under the same rule); the
+        prime holds only if no kopf listing event arrived since ``token``.
+        """
+        for plural, items in zip(PLURALS, listed, strict=True):
+            names = set()
+            for item in items:
+                names.add(item["metadata"]["name"])
+                self._apply_read(token, (plural, namespace, item["metadata"]["name"]), item)
+            for key in [k for k in self._by_owner.get((namespace, owner), ()) if k[0] == plural]:
+                if key[2] not in names and self._touched(key) < token:
+                    self._store(key, None, token)
+        if self._listing_seq < token:
+            self._primes[(namespace, owner)] = _Prime(token, self.clock())
+
+    def primed(self, namespace: str, owner: str) -> bool:
+        """True when :meth:`children` of ``namespace/owner`` can stand for a LIST."""
+        prime = self._primes.get((namespace, owner))
+        if prime is None:
+            return False
+        if prime.token < self._listing_seq or self.clock() - prime.at > self.max_age_seconds:
+            del self._primes[(namespace, owner)]
+            return False
+        return True
+
+    def unprime(self, namespace: str, owner: str) -> None:
+        """Make the next pass over ``namespace/owner`` LIST (the cache was found wrong, or it is gone)."""
+        self._primes.pop((namespace, owner), None)
+
+    def unprime_all(self) -> None:
+        """Make the next pass over every TradingBot LIST (the watches were paused: events were missed)."""
+        self._primes.clear()
+
+    def children(self, namespace: str, owner: str) -> Children:
+        """The cached children of the TradingBot ``namespace/owner`` (each list sorted by name)."""
+        found: dict[str, list[JSON]] = {p: [] for p in PLURALS}
+        for key in sorted(self._by_owner.get((namespace, owner), ())):
+            obj = self._entries[key].obj
+            if key[0] == "pods" and LABEL_COLOR not in (obj["metadata"].get("labels") or {}):
+                continue
+            found[key[0]].append(obj)
+        return Children(*(found[p] for p in PLURALS))
+
+    # --- events --------------------------------------------------------------------------------------
+
+    def event(self, plural: str, type_: str | None, obj: Mapping[str, Any]) -> None:
+        """Apply one watch event: ``type_`` ``ADDED``, ``MODIFIED``, ``DELETED``, or None for an object
+        of kopf's (re-)listing, which also drops every prime (see the module docstring)."""
+        meta = obj.get("metadata")
+        if plural not in PLURALS or not isinstance(meta, Mapping) or "namespace" not in meta:
+            return
+        self._seq += 1
+        if type_ is None:
+            self._listing_seq = self._seq
+        key = (plural, meta["namespace"], meta["name"])
+        self._store(key, None if type_ == "DELETED" else obj, self._seq)
+
+    @property
+    def tombstones(self) -> int:
+        """Deletes remembered for reads still in flight."""
+        return len(self._tombs)
+
+    def __len__(self) -> int:
+        """Objects held."""
+        return len(self._entries)
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _touched(self, key: Key) -> int:
+        """When ``key`` was last changed by an event or a read (0: never, or long ago)."""
+        entry = self._entries.get(key)
+        return max(entry.seq if entry is not None else 0, self._tombs.get(key, 0))
+
+    def _apply_read(self, token: int, key: Key, obj: Mapping[str, Any]) -> None:
+        if self._touched(key) < token:
+            self._store(key, obj, token)
+
+    def _store(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
+        labels = ((obj.get("metadata") or {}).get("labels") or {}) if obj is not None else {}
+        owner = labels.get(LABEL_TRADINGBOT)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            members = self._by_owner.get((key[1], old.owner))
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self._by_owner[(key[1], old.owner)]
+        if obj is None or not owner:
+            # Deleted, or not (no longer) a child. The tombstone matters only to reads in flight.
+            if self._open:
+                self._tombs[key] = seq
+            return
+        self._tombs.pop(key, None)
+        self._entries[key] = _Entry(seq, _slim(obj), str(owner))
+        self._by_owner.setdefault((key[1], str(owner)), set()).add(key)
+
+
+def _slim(obj: Mapping[str, Any]) -> JSON:
+    """A copy of ``obj`` without ``metadata.managedFields`` (half of a Pod's bytes; nothing reads it)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    return {**obj, "metadata": meta}

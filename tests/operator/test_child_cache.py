@@ -1,0 +1,272 @@
+"""The children cache (pure): events, reads under tokens, priming, tombstones, foreign objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tradingbot_operator.child_cache import ChildCache, Children
+
+JSON = dict[str, Any]
+NS = "trading"
+
+
+def obj(name: str, owner: str | None = "bot", rv: str = "1", ns: str = NS, **labels: str) -> JSON:
+    """A minimal wire object named ``name`` labelled for ``owner`` (None: unlabelled)."""
+    all_labels = dict(labels)
+    if owner is not None:
+        all_labels["ploy.dev/tradingbot"] = owner
+    meta: JSON = {"name": name, "namespace": ns, "resourceVersion": rv, "labels": all_labels}
+    meta["managedFields"] = [{"manager": "kubectl"}]
+    return {"metadata": meta}
+
+
+def pod(name: str, owner: str = "bot", color: str | None = "blue", rv: str = "1") -> JSON:
+    labels = {"ploy.dev/color": color} if color else {}
+    return obj(name, owner, rv, **labels)
+
+
+def names(found: Children) -> dict[str, list[str]]:
+    """Non-empty kinds → names of their objects, with the resourceVersion (``name@rv``)."""
+    return {
+        kind: [f"{o['metadata']['name']}@{o['metadata']['resourceVersion']}" for o in items]
+        for kind, items in found._asdict().items()
+        if items
+    }
+
+
+def empty() -> Children:
+    return Children([], [], [], [], [])
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+
+# Each case: a list of (plural, type, object) events → expected children of "bot".
+EVENT_CASES: dict[str, tuple[list[tuple[str, str | None, JSON]], dict[str, list[str]]]] = {
+    "added then modified: the newest wins": (
+        [("services", "ADDED", obj("bot", rv="1")), ("services", "MODIFIED", obj("bot", rv="2"))],
+        {"services": ["bot@2"]},
+    ),
+    "deleted: gone": (
+        [("deployments", "ADDED", obj("bot-blue")), ("deployments", "DELETED", obj("bot-blue", rv="2"))],
+        {},
+    ),
+    "re-created after a delete": (
+        [
+            ("jobs", "ADDED", obj("bot-migrate-1")),
+            ("jobs", "DELETED", obj("bot-migrate-1", rv="2")),
+            ("jobs", "ADDED", obj("bot-migrate-1", rv="3")),
+        ],
+        {"jobs": ["bot-migrate-1@3"]},
+    ),
+    "other TradingBots' children and unlabelled objects are not bot's": (
+        [
+            ("services", "ADDED", obj("bot", owner="other")),
+            ("services", "ADDED", obj("bot-preview", owner=None)),
+            ("configmaps", "ADDED", obj("bot-config-x", ns="elsewhere")),
+        ],
+        {},
+    ),
+    "a label moved to another owner leaves the first": (
+        [
+            ("services", "ADDED", obj("svc", rv="1")),
+            ("services", "MODIFIED", obj("svc", owner="other", rv="2")),
+        ],
+        {},
+    ),
+    "a label removed: no longer a child": (
+        [("services", "ADDED", obj("svc", rv="1")), ("services", "MODIFIED", obj("svc", owner=None, rv="2"))],
+        {},
+    ),
+    "pods without a color are not listed (the pass's selector requires it)": (
+        [("pods", "ADDED", pod("bot-blue-1")), ("pods", "ADDED", pod("migrate-x", color=None))],
+        {"pods": ["bot-blue-1@1"]},
+    ),
+    "unknown kinds are ignored": ([("secrets", "ADDED", obj("bot-db"))], {}),
+    "kopf's listing events store objects too": (
+        [("configmaps", None, obj("bot-config-a")), ("configmaps", None, obj("bot-config-b"))],
+        {"config_maps": ["bot-config-a@1", "bot-config-b@1"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EVENT_CASES))
+def test_events(case: str) -> None:
+    events, expected = EVENT_CASES[case]
+    cache = ChildCache()
+    for plural, type_, body in events:
+        cache.event(plural, type_, body)
+    assert names(cache.children(NS, "bot")) == expected
+
+
+def test_managed_fields_are_not_kept_and_the_event_object_is_not_changed() -> None:
+    cache = ChildCache()
+    body = obj("bot")
+    cache.event("services", "ADDED", body)
+    assert "managedFields" not in cache.children(NS, "bot").services[0]["metadata"]
+    assert "managedFields" in body["metadata"]
+
+
+# --- reads under tokens -------------------------------------------------------------------------------
+
+
+def test_an_event_during_a_read_wins_over_the_read() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.event("deployments", "MODIFIED", obj("bot-blue", rv="7"))
+    cache.read(token, "deployments", obj("bot-blue", rv="5"))  # the patch answer, read before rv 7
+    cache.finish(token)
+    assert names(cache.children(NS, "bot")) == {"deployments": ["bot-blue@7"]}
+
+
+def test_a_read_after_the_events_wins() -> None:
+    cache = ChildCache()
+    cache.event("deployments", "MODIFIED", obj("bot-blue", rv="7"))
+    token = cache.begin()
+    cache.read(token, "deployments", obj("bot-blue", rv="8"))
+    cache.finish(token)
+    assert names(cache.children(NS, "bot")) == {"deployments": ["bot-blue@8"]}
+
+
+def test_a_delete_seen_is_not_undone_by_an_older_read() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("bot", rv="1"))
+    token = cache.begin()
+    cache.event("services", "DELETED", obj("bot", rv="2"))
+    cache.read(token, "services", obj("bot", rv="1"))
+    cache.finish(token)
+    assert names(cache.children(NS, "bot")) == {}
+    # The tombstone went with the last read that needed it; a later read applies again.
+    later = cache.begin()
+    cache.read(later, "services", obj("bot", rv="3"))
+    cache.finish(later)
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@3"]}
+
+
+def test_of_two_reads_the_later_begun_wins_whatever_order_they_end() -> None:
+    cache = ChildCache()
+    first, second = cache.begin(), cache.begin()
+    cache.read(second, "services", obj("bot", rv="4"))
+    cache.read(first, "services", obj("bot", rv="3"))
+    cache.finish(first)
+    cache.finish(second)
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@4"]}
+
+
+def test_a_read_of_an_unnamed_answer_is_ignored() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.read(token, "jobs", {"kind": "Status", "status": "Success"})
+    cache.finish(token)
+    assert len(cache) == 0
+
+
+# --- priming ------------------------------------------------------------------------------------------
+
+
+def test_not_primed_until_seeded_then_primed() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("bot"))
+    assert not cache.primed(NS, "bot")
+    token = cache.begin()
+    cache.seed(token, NS, "bot", Children([obj("bot-blue")], [pod("p")], [obj("bot")], [], []))
+    cache.finish(token)
+    assert cache.primed(NS, "bot")
+    assert not cache.primed(NS, "other")
+    assert names(cache.children(NS, "bot")) == {
+        "deployments": ["bot-blue@1"],
+        "pods": ["p@1"],
+        "services": ["bot@1"],
+    }
+
+
+def test_seed_removes_what_the_list_no_longer_shows_but_keeps_newer_events() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("gone"))
+    cache.event("services", "ADDED", obj("bot", owner="other"))
+    token = cache.begin()
+    cache.event("services", "ADDED", obj("new-during-list", rv="9"))
+    cache.seed(token, NS, "bot", empty())
+    cache.finish(token)
+    assert names(cache.children(NS, "bot")) == {"services": ["new-during-list@9"]}
+    assert names(cache.children(NS, "other")) == {"services": ["bot@1"]}
+
+
+def test_prime_after_delete_does_not_bring_it_back() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.event("deployments", "DELETED", obj("bot-green", rv="5"))
+    cache.seed(token, NS, "bot", Children([obj("bot-blue"), obj("bot-green", rv="4")], [], [], [], []))
+    cache.finish(token)
+    assert cache.primed(NS, "bot")
+    assert names(cache.children(NS, "bot")) == {"deployments": ["bot-blue@1"]}
+
+
+def test_a_listing_event_during_the_prime_leaves_it_unprimed() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.event("pods", None, pod("p"))
+    cache.seed(token, NS, "bot", empty())
+    cache.finish(token)
+    assert not cache.primed(NS, "bot")
+
+
+def test_a_listing_event_after_the_prime_drops_it() -> None:
+    """kopf re-lists after a watch restart; deletions in the gap were never seen, so LIST again."""
+    cache = ChildCache()
+    token = cache.begin()
+    cache.seed(token, NS, "bot", empty())
+    cache.finish(token)
+    cache.event("jobs", "ADDED", obj("x"))  # an ordinary event keeps the prime
+    assert cache.primed(NS, "bot")
+    cache.event("deployments", None, obj("bot-blue", owner="third"))
+    assert not cache.primed(NS, "bot")
+
+
+def test_a_prime_expires_after_max_age_and_unprime_drops_it() -> None:
+    clock = Clock()
+    cache = ChildCache(max_age_seconds=300.0, clock=clock)
+    for _ in range(2):
+        token = cache.begin()
+        cache.seed(token, NS, "bot", empty())
+        cache.finish(token)
+        clock.now += 299.0
+        assert cache.primed(NS, "bot")
+        clock.now += 2.0
+        assert not cache.primed(NS, "bot")
+    token = cache.begin()
+    cache.seed(token, NS, "bot", empty())
+    cache.finish(token)
+    cache.unprime(NS, "bot")
+    assert not cache.primed(NS, "bot")
+    token = cache.begin()
+    cache.seed(token, NS, "bot", empty())
+    cache.seed(token, NS, "other", empty())
+    cache.finish(token)
+    cache.unprime_all()
+    assert not cache.primed(NS, "bot")
+    assert not cache.primed(NS, "other")
+
+
+def test_tombstones_live_only_while_an_older_read_is_open() -> None:
+    cache = ChildCache()
+    old = cache.begin()
+    cache.event("services", "ADDED", obj("bot", rv="1"))
+    cache.event("services", "DELETED", obj("bot", rv="2"))
+    newer = cache.begin()
+    cache.finish(newer)
+    cache.read(old, "services", obj("bot", rv="1"))
+    cache.finish(old)
+    assert names(cache.children(NS, "bot")) == {}
+    assert cache.tombstones == 0

@@ -1,0 +1,96 @@
+"""The children cache on the real API server: a child changed or deleted behind the operator's back is
+seen through the watch and repaired by a pass that LISTs nothing (issue 14).
+
+Its own operator, watching only the test's namespace with a long resync (so no resync pass re-primes
+during the test); kwok plays the kubelet. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes.aio.client import ApiClient
+from prometheus_client import CollectorRegistry
+
+from tests.operator.operator_harness import (
+    JSON,
+    create_db_secret,
+    eventually,
+    install_crd,
+    new_view,
+    operator_in_process,
+    tradingbot,
+)
+from tests.support.cluster import ClusterHandle
+from tradingbot_operator.children.meta import MERGE_PATCH
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
+
+CHILD_RESOURCES = ("deployments", "pods", "services", "configmaps", "jobs")
+
+
+@pytest.fixture
+async def own_operator(cluster: ClusterHandle, namespace: str) -> AsyncIterator[CollectorRegistry]:
+    """An operator for ``namespace`` alone (its request counts are this test's), resync 600 s."""
+    if cluster.kind != "local":
+        pytest.skip("needs the kwok stages of the local control plane")
+    install_crd(cluster)
+    create_db_secret(cluster, namespace)
+    async with operator_in_process(cluster, namespaces=(namespace,), resync_seconds=600.0) as registry:
+        yield registry
+
+
+def requests(registry: CollectorRegistry, verb: str, resources: tuple[str, ...]) -> float:
+    """The operator's ``ploy_operator_api_requests_total`` for ``verb`` summed over ``resources``."""
+    return sum(
+        registry.get_sample_value("ploy_operator_api_requests_total", {"verb": verb, "resource": r}) or 0.0
+        for r in resources
+    )
+
+
+async def test_a_child_deleted_or_scaled_by_hand_is_repaired_without_a_list(
+    own_operator: CollectorRegistry, namespace: str, k8s_api: ApiClient
+) -> None:
+    registry = own_operator
+    view = new_view(k8s_api, namespace, "cache")
+    await view.create(tradingbot("cache"))
+    await view.wait_status(
+        lambda s: s.get("phase") == "Healthy" and s.get("activeColor") == "blue", "first rollout Healthy"
+    )
+    await view.wait_service("blue")
+    assert requests(registry, "list", CHILD_RESOURCES) > 0, "the first pass primes the cache by listing"
+    lists = requests(registry, "list", CHILD_RESOURCES)
+    gets = requests(registry, "get", ("tradingbots",))
+    creates = requests(registry, "create", ("services",))
+    service_path = f"/api/v1/namespaces/{namespace}/services/cache"
+    before: JSON = await view.kube.request("GET", service_path)
+
+    # The active Service deleted by hand: the watch's DELETED event empties the cache's slot and
+    # asks for a pass, which recreates it.
+    await view.kube.request("DELETE", service_path)
+
+    async def recreated() -> bool:
+        live = await view.kube.get(service_path)
+        return live is not None and live["metadata"]["uid"] != before["metadata"]["uid"]
+
+    await eventually(recreated, "the deleted active Service is recreated", within=15)
+    await view.wait_service("blue")
+
+    # The blue Deployment scaled to 0 by hand: its MODIFIED event carries the new replicas.
+    replicas = await view.replicas("blue")
+    assert replicas
+    await view.kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/cache-blue",
+        body={"spec": {"replicas": 0}},
+        content_type=MERGE_PATCH,
+    )
+    await view.wait_replicas("blue", replicas, within=15)
+
+    assert requests(registry, "get", ("tradingbots",)) > gets, "the repairs were passes of the operator"
+    assert requests(registry, "list", CHILD_RESOURCES) == lists, "a repair pass listed the children"
+    assert requests(registry, "create", ("services",)) >= creates + 1, "the Service was recreated"
+    status = await view.status()
+    assert status["phase"] == "Healthy"
+    assert status["epoch"] == 1
