@@ -51,7 +51,8 @@ from kubernetes.aio.client import ApiClient, Configuration
 
 from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"

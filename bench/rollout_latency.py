@@ -50,7 +50,8 @@ from prometheus_client import CollectorRegistry
 
 from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[1]

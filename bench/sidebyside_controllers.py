@@ -27,7 +27,8 @@ import time
 from typing import Any, Protocol
 
 from tradingbot_operator.children.meta import MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 
 JSON = dict[str, Any]
 # Seconds; both controllers' progress deadline for the happy path (never reached: kwok pods are Ready

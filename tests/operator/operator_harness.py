@@ -27,7 +27,8 @@ from prometheus_client import CollectorRegistry
 from tests.support.cluster import ClusterHandle
 from tests.support.tradingbot import SECRET_NAME, tradingbot_manifest
 from tradingbot_operator.children.meta import MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 from tradingbot_operator.main import RunOptions, run_operator
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tradingbot_operator.kube import verb_and_resource
+from tradingbot_operator.kube_transport import verb_and_resource
 from tradingbot_operator.metrics import OperatorMetrics
 
 CASES = [

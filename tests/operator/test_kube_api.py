@@ -22,7 +22,8 @@ from tradingbot_operator.actions import (
     ScaleDeployment,
 )
 from tradingbot_operator.child_cache import ChildCache
-from tradingbot_operator.kube import ForeignChild, Kube, StaleObject, parse_status, tradingbot_path
+from tradingbot_operator.kube import ForeignChild, Kube, StaleObject, parse_status
+from tradingbot_operator.kube_transport import tradingbot_path
 from tradingbot_operator.model import Color, Phase, PodTemplateSpec, SecretKeyRef
 from tradingbot_operator.names import ServiceRole
 

@@ -10,7 +10,7 @@ import pytest
 from tradingbot_operator import children
 from tradingbot_operator.actions import PodInputs
 from tradingbot_operator.children import Owner, job_facts, pod_facts
-from tradingbot_operator.kube import merge_patch
+from tradingbot_operator.kube_transport import merge_patch
 from tradingbot_operator.model import Color, PodTemplateSpec, SecretKeyRef
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.observed import JobState

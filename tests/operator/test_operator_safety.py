@@ -27,7 +27,8 @@ from tests.operator.operator_harness import (
 )
 from tests.support.cluster import ClusterHandle
 from tradingbot_operator.children.meta import JSON_PATCH, MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.reconciler import REASON_EPOCH_REGRESSED, Reconciler
 

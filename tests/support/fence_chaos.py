@@ -60,7 +60,8 @@ from tradingbot.ledger.store import Ledger
 from tradingbot.metrics import BotMetrics
 from tradingbot.role.tradingbot_watch import fence_key_from_object
 from tradingbot_operator.children.meta import MERGE_PATCH
-from tradingbot_operator.kube import Kube, tradingbot_path
+from tradingbot_operator.kube import Kube
+from tradingbot_operator.kube_transport import tradingbot_path
 
 ACTIONS = ("promote", "rollback", "evict", "force-delete", "freeze", "slow-venue", "pg-restart", "tamper")
 ROOT = Path(__file__).resolve().parents[2]
