@@ -364,8 +364,8 @@ class LocalCluster:
                 },
             },
             "status": {
-                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                "allocatable": {"cpu": "1000", "memory": "4Ti", "pods": "5000"},
+                "capacity": {"cpu": "1000", "memory": "4Ti", "pods": "5000"},
             },
         }
         self.wait_until(
