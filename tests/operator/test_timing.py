@@ -108,6 +108,17 @@ def _first_rollout_promoted(bot: Bot) -> None:
     assert active(bot) is Color.BLUE
 
 
+def _second_version_promoted_off_the_second(bot: Bot) -> None:
+    """Blue promoted, then green (Ready at once) promoted 0.6 s past a whole second."""
+    _first_rollout_promoted(bot)
+    bot.now += timedelta(seconds=10.6)
+    bot.change_spec(image="registry.example/ploy-bot:2.0.0")
+    bot.settle()
+    bot.world.set_ready(Color.GREEN, bot.now)
+    bot.settle()
+    assert active(bot) is Color.GREEN
+
+
 def test_the_progress_deadline_is_never_early() -> None:
     """Started 0.75 s before a whole second, never Ready: still progressing when the floored clock
     reaches start + deadline, failed once the full deadline has passed."""
@@ -128,13 +139,7 @@ def test_the_window_and_the_scale_down_delay_are_never_short() -> None:
     """Promoted 0.6 s past a whole second: the window (4 s) and the scale-down delay (6 s) count from
     the next whole second, so neither ends before its full length."""
     bot = Bot(spec=make_spec(bakeSeconds=0, postPromotionSeconds=4, scaleDownDelaySeconds=6))
-    _first_rollout_promoted(bot)
-    bot.now += timedelta(seconds=10.6)
-    bot.change_spec(image="registry.example/ploy-bot:2.0.0")
-    bot.settle()
-    bot.world.set_ready(Color.GREEN, bot.now)
-    bot.settle()
-    assert active(bot) is Color.GREEN
+    _second_version_promoted_off_the_second(bot)
     promoted = bot.now
     assert bot.status.rollout is not None and bot.status.rollout.promoted_at is not None
     assert bot.status.rollout.promoted_at - promoted == timedelta(seconds=0.4)
@@ -146,13 +151,7 @@ def test_empty_intervals_start_on_the_floored_second() -> None:
     """With no window and no scale-down delay nothing can end early: the origin is not pushed to the
     next second, which would only delay the scale-down."""
     bot = Bot(spec=make_spec(bakeSeconds=0, postPromotionSeconds=0, scaleDownDelaySeconds=0))
-    _first_rollout_promoted(bot)
-    bot.now += timedelta(seconds=10.6)
-    bot.change_spec(image="registry.example/ploy-bot:2.0.0")
-    bot.settle()
-    bot.world.set_ready(Color.GREEN, bot.now)
-    bot.settle()
-    assert active(bot) is Color.GREEN
+    _second_version_promoted_off_the_second(bot)
     floored = bot.now.replace(microsecond=0)
     assert bot.status.last_rollout is not None and bot.status.last_rollout.result.value == "Promoted"
     assert bot.status.standby is None or bot.status.standby.scale_down_at == floored
