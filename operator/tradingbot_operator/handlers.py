@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import kopf
@@ -141,64 +141,31 @@ def build_registry(
             name, version = str(meta.get("name")), meta.get("resourceVersion")
             reconciler.changed(plural, namespace, name, version, owner, deleted=type == "DELETED")
 
-    @kopf.on.event("apps", "v1", "deployments", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def deployment_event(
-        *,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        owner_changed("deployments", type, labels, namespace, meta, body)
+    def child_handler(plural: str) -> Callable[..., Coroutine[Any, Any, None]]:
+        async def child_event(
+            *,
+            type: str | None,
+            labels: Mapping[str, str],
+            namespace: str | None,
+            meta: Mapping[str, Any],
+            body: Mapping[str, Any],
+            **_: Any,
+        ) -> None:
+            owner_changed(plural, type, labels, namespace, meta, body)
 
-    @kopf.on.event("", "v1", "pods", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def pod_event(
-        *,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        owner_changed("pods", type, labels, namespace, meta, body)
+        return child_event
 
-    @kopf.on.event("", "v1", "services", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def service_event(
-        *,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        owner_changed("services", type, labels, namespace, meta, body)
-
-    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def job_event(
-        *,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        owner_changed("jobs", type, labels, namespace, meta, body)
-
-    @kopf.on.event("", "v1", "configmaps", labels={LABEL_TRADINGBOT: kopf.PRESENT}, registry=registry)
-    async def config_map_event(
-        *,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-        **_: Any,
-    ) -> None:
-        owner_changed("configmaps", type, labels, namespace, meta, body)
+    # One handler per watched child kind (kopf needs a distinct id for each), all feeding the cache and
+    # the work queue the same way.
+    for api, plural in CHILD_WATCHES:
+        group, _, version = api.rpartition("/")
+        kopf.on.event(
+            group,
+            version,
+            plural,
+            id=f"{plural}_event",
+            labels={LABEL_TRADINGBOT: kopf.PRESENT},
+            registry=registry,
+        )(child_handler(plural))
 
     return registry
