@@ -126,21 +126,6 @@ def build_registry(
 
     cache: ChildCache | None = reconciler.kube.cache
 
-    def owner_changed(
-        plural: str,
-        type: str | None,
-        labels: Mapping[str, str],
-        namespace: str | None,
-        meta: Mapping[str, Any],
-        body: Mapping[str, Any],
-    ) -> None:
-        if cache is not None:
-            cache.event(plural, type, body)
-        owner = labels.get(LABEL_TRADINGBOT)
-        if owner and namespace:
-            name, version = str(meta.get("name")), meta.get("resourceVersion")
-            reconciler.changed(plural, namespace, name, version, owner, deleted=type == "DELETED")
-
     def child_handler(plural: str) -> Callable[..., Coroutine[Any, Any, None]]:
         async def child_event(
             *,
@@ -151,7 +136,12 @@ def build_registry(
             body: Mapping[str, Any],
             **_: Any,
         ) -> None:
-            owner_changed(plural, type, labels, namespace, meta, body)
+            if cache is not None:
+                cache.event(plural, type, body)
+            owner = labels.get(LABEL_TRADINGBOT)
+            if owner and namespace:
+                name, version = str(meta.get("name")), meta.get("resourceVersion")
+                reconciler.changed(plural, namespace, name, version, owner, deleted=type == "DELETED")
 
         return child_event
 
