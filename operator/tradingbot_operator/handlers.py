@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -44,9 +44,29 @@ from tradingbot_operator.reconciler import Reconciler
 log = logging.getLogger("tradingbot_operator.handlers")
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff base that keeps nothing: the operator has watch handlers only, which get no diff.
+
+    kopf builds the diff base of every event it processes, handlers or not: a deep copy of the whole
+    body (a Pod's status included) that only change-detecting (``on.create``/``on.update``) and daemon
+    handlers read. Profiled at 1,000 TradingBots converging, that copy was about a sixth of the
+    operator's CPU. :func:`build_registry` registers none of those handlers (a test checks it).
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def configure_settings(settings: kopf.OperatorSettings) -> None:
-    """kopf settings of the operator: quiet kopf Events, watch reconnects, peering lifetime."""
+    """kopf settings of the operator: quiet kopf Events, no diff base, watch reconnects, peering lifetime."""
     settings.posting.enabled = False  # the operator posts its own Events (kube.Kube.emit_event)
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
@@ -95,6 +115,7 @@ def build_registry(
             token=token or None,
             certificate_path=configuration.cert_file,
             private_key_path=configuration.key_file,
+            proxy_url=configuration.proxy,
         )
 
     @kopf.on.startup(registry=registry)

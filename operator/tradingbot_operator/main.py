@@ -13,6 +13,8 @@ import os
 import secrets
 import socket
 import threading
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -57,14 +59,38 @@ class RunOptions:
 
 
 async def load_configuration(kubeconfig: str | None = None) -> Configuration:
-    """Client configuration: the ServiceAccount inside a pod, else the kubeconfig file."""
+    """Client configuration: the ServiceAccount inside a pod, else the kubeconfig file.
+
+    The proxy is decided once here (see :func:`environment_proxy`), and the client's session does not
+    read the environment per request.
+    """
     configuration = Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         aio_config.load_incluster_config(client_configuration=configuration)
     else:
         await aio_config.load_kube_config(config_file=path, client_configuration=configuration)
+    if not configuration.proxy:
+        configuration.proxy = environment_proxy(configuration.host)
+    # With trust_env aiohttp looks up the proxy variables and ~/.netrc in a worker thread on every
+    # request: an eighth of the operator's CPU in a profile at 1,000 bots, for an answer that cannot
+    # change while the process runs.
+    configuration.client_session_kwargs = {"trust_env": False}
     return configuration
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy URL the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY`` by the URL's
+    scheme, upper or lower case), or None when there is none or ``NO_PROXY`` covers the host.
+
+    The same variables aiohttp reads with ``trust_env``, through the standard library's
+    ``urllib.request.getproxies_environment``/``proxy_bypass``.
+    """
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies_environment().get(parts.scheme)
+    if proxy is None or (parts.hostname and urllib.request.proxy_bypass(parts.hostname)):
+        return None
+    return proxy
 
 
 async def run_operator(

@@ -36,6 +36,12 @@ def test_revision_is_ten_lowercase_hex_digits() -> None:
     assert re.fullmatch(r"[0-9a-f]{10}", config_hash(BASE))
 
 
+def test_the_hashes_of_a_fixed_spec_never_change() -> None:
+    # A different text or encoding rolls out every bot once: bump REVISION_SCHEME when meant.
+    assert (revision(BASE), config_hash(BASE)) == ("2a539cf508", "67abf5e602")
+    assert render_config(BASE) == render_config(spec_with())  # a second render, from the memo
+
+
 def test_revision_is_stable_across_parses_and_key_order() -> None:
     data = spec_dict()
     reordered = dict(reversed(list(data.items())))
