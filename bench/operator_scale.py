@@ -88,15 +88,23 @@ def free_port() -> int:
 
 
 def start_operator(
-    cluster: LocalCluster, log: Path, port: int, resync: float, child_cache: bool = True
+    cluster: LocalCluster,
+    log: Path,
+    port: int,
+    resync: float,
+    child_cache: bool = True,
+    max_concurrent_passes: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """``ploy-operator run --all-namespaces`` as a child process, output to ``log``, metrics on ``port``
-    (``child_cache`` False: ``--no-child-cache``, every pass LISTs the children)."""
+    (``child_cache`` False: ``--no-child-cache``, every pass LISTs the children;
+    ``max_concurrent_passes``: its ``--max-concurrent-passes``, None: the operator's default)."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     exe = Path(sys.executable).parent / "ploy-operator"
     args = ["run", "--all-namespaces", "--metrics-port", str(port), "--resync-seconds", str(resync)]
     if not child_cache:
         args.append("--no-child-cache")
+    if max_concurrent_passes is not None:
+        args += ["--max-concurrent-passes", str(max_concurrent_passes)]
     with log.open("wb") as out:
         return subprocess.Popen([str(exe), *args], env=env, stdout=out, stderr=out)
 
@@ -216,7 +224,9 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
     await asyncio.to_thread(kubectl, cluster, "create", "-f", "-", stdin=manifests)
     create_seconds = time.monotonic() - created
     port = free_port()
-    proc = start_operator(cluster, log, port, args.resync_seconds, not args.no_child_cache)
+    proc = start_operator(
+        cluster, log, port, args.resync_seconds, not args.no_child_cache, args.max_concurrent_passes
+    )
     names = [f"bot-{i:04d}" for i in range(bots)]
     step = max(1, bots // max(1, args.samples + args.in_flight_samples))
     sampled = names[::step]
@@ -264,6 +274,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "bots": bots,
         "resync_seconds": args.resync_seconds,
         "child_cache": not args.no_child_cache,
+        "max_concurrent_passes": args.max_concurrent_passes,
         "create_seconds": round(create_seconds, 1),
         "converge_seconds": round(converged, 1),
         "converge_cpu_seconds": round(converge_cpu, 1),
@@ -294,6 +305,7 @@ def main() -> None:
     parser.add_argument(
         "--no-child-cache", action="store_true", help="list the children on every pass (the old way)"
     )
+    parser.add_argument("--max-concurrent-passes", type=int, default=None, help="the operator's option")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ploy-scale-") as tmp:
         cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)

@@ -6,6 +6,9 @@ import asyncio
 import logging
 
 import typer
+import uvloop
+
+from tradingbot_operator.workqueue import MAX_CONCURRENT
 
 app = typer.Typer(help="Ploy TradingBot operator.", no_args_is_help=True)
 
@@ -48,6 +51,14 @@ def run(
         help="Read each TradingBot's children from the watch-fed cache (default) instead of listing "
         "them on every pass.",
     ),
+    max_concurrent_passes: int = typer.Option(
+        MAX_CONCURRENT,
+        "--max-concurrent-passes",
+        min=1,
+        max=1024,
+        help="Passes in flight at once for changes (and as many again for spec changes); resyncs get an "
+        "eighth of it.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run the operator until SIGTERM/SIGINT."""
@@ -73,8 +84,12 @@ def run(
         prometheus_url=prometheus_url,
         resync_seconds=resync_seconds,
         child_cache=child_cache,
+        max_concurrent_passes=max_concurrent_passes,
     )
-    asyncio.run(run_operator(options))
+    # uvloop, as kopf's own CLI uses when it is installed: the event loop's own work (selecting,
+    # scheduling callbacks and tasks) was about a tenth of the operator's CPU at 1,000 TradingBots.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run_operator(options))
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.peering_gate import PeeringGate, peering_paths
 from tradingbot_operator.prometheus import Prometheus
 from tradingbot_operator.reconciler import Reconciler
+from tradingbot_operator.workqueue import MAX_CONCURRENT
 
 log = logging.getLogger("tradingbot_operator")
 
@@ -56,6 +57,7 @@ class RunOptions:
     kubeconfig: str | None = field(default=None)
     prometheus_url: str | None = None
     child_cache: bool = True
+    max_concurrent_passes: int = MAX_CONCURRENT
 
 
 async def load_configuration(kubeconfig: str | None = None) -> Configuration:
@@ -126,7 +128,13 @@ async def run_operator(
         # A prime is trusted for one resync interval: a resync pass LISTs (bounds any blind spot).
         cache = ChildCache(max_age_seconds=options.resync_seconds) if options.child_cache else None
         kube = Kube(api, on_request=metrics.api_request, cache=cache)
-        reconciler = Reconciler(kube, metrics, resync_seconds=options.resync_seconds, prometheus=prometheus)
+        reconciler = Reconciler(
+            kube,
+            metrics,
+            resync_seconds=options.resync_seconds,
+            max_concurrent=options.max_concurrent_passes,
+            prometheus=prometheus,
+        )
         if on_reconciler is not None:
             on_reconciler(reconciler)
         # kopf's peering identity, chosen here so the gate can find this process in the peering object.
