@@ -117,12 +117,20 @@ def cpu_seconds(pid: int) -> float:
 
 def api_requests(port: int) -> float:
     """The operator's ``ploy_operator_api_requests_total``, summed over verbs and resources."""
+    return sum(api_requests_by_kind(port).values())
+
+
+def api_requests_by_kind(port: int) -> dict[str, float]:
+    """The operator's ``ploy_operator_api_requests_total`` by ``"<verb> <resource>"``."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("ploy_operator_api_requests_total{")
-    )
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("ploy_operator_api_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            found = dict(part.split("=", 1) for part in labels[labels.index("{") + 1 : -1].split(","))
+            kind = f"{found.get('verb', '').strip(chr(34))} {found.get('resource', '').strip(chr(34))}"
+            counts[kind] = counts.get(kind, 0.0) + float(value)
+    return counts
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -240,7 +248,8 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
             await asyncio.sleep(1.0)
         if converged is None:
             raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
-        converge_cpu, converge_requests = cpu_seconds(proc.pid), api_requests(port)
+        converge_cpu, by_kind = cpu_seconds(proc.pid), api_requests_by_kind(port)
+        converge_requests = sum(by_kind.values())
         await asyncio.sleep(5.0)  # let the post-rollout passes settle
         rss_idle, _ = memory(proc.pid)
         cpu0, requests0, t0 = cpu_seconds(proc.pid), api_requests(port), time.monotonic()
@@ -279,6 +288,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "converge_seconds": round(converged, 1),
         "converge_cpu_seconds": round(converge_cpu, 1),
         "converge_api_requests": round(converge_requests),
+        "converge_api_requests_per_bot": {k: round(v / bots, 2) for k, v in sorted(by_kind.items())},
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
         "idle": idle,
