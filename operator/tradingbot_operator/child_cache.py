@@ -35,6 +35,16 @@ Where the objects come from, and the rules that keep them right:
   (kopf peering: another replica was in charge, :meth:`ChildCache.unprime_all`).
 
 Tombstones live while a read that started before them is still open (:meth:`ChildCache.finish`).
+
+The cache also holds the **TradingBots themselves** (:meth:`ChildCache.tradingbot`), under the same
+ordering rule: their watch events, the pass's GET and the answer of its own status write. A pass
+starts from the held TradingBot instead of a GET. That is safe because nothing is decided on it
+alone: the status write carries the body's ``resourceVersion`` (a stale body gets a 409 and the
+retry GETs, see :meth:`ChildCache.forget_tradingbot`), the switch of the active Service follows that
+write in the same pass, and a status older than an epoch this process wrote is refused
+(:mod:`tradingbot_operator.epochs`). A held TradingBot is trusted for ``max_age_seconds`` like a
+prime (a TradingBot deleted while a watch was down has no event), and dropped with every prime
+when the watches were paused.
 """
 
 from __future__ import annotations
@@ -49,6 +59,9 @@ from tradingbot_operator.names import LABEL_COLOR, LABEL_TRADINGBOT
 
 PLURALS = ("deployments", "pods", "services", "configmaps", "jobs")
 """The watched child resources, in :class:`Children`'s order."""
+
+TRADINGBOTS = "tradingbots"
+"""The TradingBots' own plural: held by their name, not as anyone's children."""
 
 Key = tuple[str, str, str]
 """(plural, namespace, name) of a child."""
@@ -70,6 +83,7 @@ class _Entry:
     seq: int
     obj: JSON
     owner: str
+    at: float = 0.0
 
 
 @dataclass
@@ -119,7 +133,9 @@ class ChildCache:
         """Apply one object read (a create/patch answer, a GET) under ``token``, unless newer news of it
         arrived meanwhile. Anything but a named object of a watched kind is ignored."""
         meta = obj.get("metadata")
-        if plural in PLURALS and isinstance(meta, Mapping) and "name" in meta and "namespace" in meta:
+        if (plural not in PLURALS and plural != TRADINGBOTS) or not isinstance(meta, Mapping):
+            return
+        if "name" in meta and "namespace" in meta:
             self._apply_read(token, (plural, meta["namespace"], meta["name"]), obj)
 
     def seed(self, token: int, namespace: str, owner: str, listed: Children) -> None:
@@ -154,8 +170,27 @@ class ChildCache:
         self._primes.pop((namespace, owner), None)
 
     def unprime_all(self) -> None:
-        """Make the next pass over every TradingBot LIST (the watches were paused: events were missed)."""
+        """Make the next pass over every TradingBot LIST its children and GET the TradingBot (the
+        watches were paused: events were missed)."""
         self._primes.clear()
+        for key in [k for k in self._entries if k[0] == TRADINGBOTS]:
+            del self._entries[key]
+
+    def tradingbot(self, namespace: str, name: str) -> JSON | None:
+        """The newest TradingBot ``namespace/name`` this process knows (a watch event, a GET, the
+        answer of a status write), or None when none is held or it is older than
+        ``max_age_seconds``: then ask the API server. A deleted TradingBot is not held."""
+        entry = self._entries.get((TRADINGBOTS, namespace, name))
+        if entry is None:
+            return None
+        if self.clock() - entry.at > self.max_age_seconds:
+            del self._entries[(TRADINGBOTS, namespace, name)]
+            return None
+        return entry.obj
+
+    def forget_tradingbot(self, namespace: str, name: str) -> None:
+        """Drop the held TradingBot ``namespace/name`` (a write found it stale): the next pass GETs it."""
+        self._entries.pop((TRADINGBOTS, namespace, name), None)
 
     def children(self, namespace: str, owner: str) -> Children:
         """The cached children of the TradingBot ``namespace/owner`` (each list sorted by name)."""
@@ -173,10 +208,12 @@ class ChildCache:
         """Apply one watch event: ``type_`` ``ADDED``, ``MODIFIED``, ``DELETED``, or None for an object
         of kopf's (re-)listing, which also drops every prime (see the module docstring)."""
         meta = obj.get("metadata")
-        if plural not in PLURALS or not isinstance(meta, Mapping) or "namespace" not in meta:
+        if (plural not in PLURALS and plural != TRADINGBOTS) or not isinstance(meta, Mapping):
+            return
+        if "namespace" not in meta:
             return
         self._seq += 1
-        if type_ is None:
+        if type_ is None and plural != TRADINGBOTS:  # a TradingBot's listing event is its state
             self._listing_seq = self._seq
         key = (plural, meta["namespace"], meta["name"])
         self._store(key, None if type_ == "DELETED" else obj, self._seq)
@@ -202,6 +239,9 @@ class ChildCache:
             self._store(key, obj, token)
 
     def _store(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
+        if key[0] == TRADINGBOTS:
+            self._store_tradingbot(key, obj, seq)
+            return
         labels = ((obj.get("metadata") or {}).get("labels") or {}) if obj is not None else {}
         owner = labels.get(LABEL_TRADINGBOT)
         old = self._entries.pop(key, None)
@@ -219,6 +259,15 @@ class ChildCache:
         self._tombs.pop(key, None)
         self._entries[key] = _Entry(seq, _slim(obj), str(owner))
         self._by_owner.setdefault((key[1], str(owner)), set()).add(key)
+
+    def _store_tradingbot(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
+        self._entries.pop(key, None)
+        if obj is None:
+            if self._open:
+                self._tombs[key] = seq
+            return
+        self._tombs.pop(key, None)
+        self._entries[key] = _Entry(seq, _slim(obj), key[2], self.clock())
 
 
 def _slim(obj: Mapping[str, Any]) -> JSON:

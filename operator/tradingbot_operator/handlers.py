@@ -3,8 +3,9 @@
 Handlers are registered on a registry built by :func:`build_registry` (nothing registers at import).
 
 * ``TradingBot`` events (including the initial listing when the operator starts, which is how a
-  restarted operator resumes every object) trigger a pass over that TradingBot; its deletion drops
-  its timers and metric series.
+  restarted operator resumes every object) go into the children cache, which also holds the
+  TradingBots (the pass starts from it instead of a GET), then trigger a pass over that TradingBot;
+  its deletion drops its timers and metric series.
 * Events of Deployments, Pods, Services, ConfigMaps and Jobs labelled ``ploy.dev/tradingbot`` first
   go into the children cache (:mod:`tradingbot_operator.child_cache`, the pass's view of the
   children), then trigger a pass over the owner named by that label (pods becoming Ready, restarts,
@@ -133,19 +134,27 @@ def build_registry(
                 await task
         await reconciler.close()
 
+    cache: ChildCache | None = reconciler.kube.cache
+
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def tradingbot_event(
-        *, type: str, namespace: str | None, name: str, meta: Mapping[str, Any], **_: Any
+        *,
+        type: str,
+        namespace: str | None,
+        name: str,
+        meta: Mapping[str, Any],
+        body: Mapping[str, Any],
+        **_: Any,
     ) -> None:
         if namespace is None:
             return
+        if cache is not None:
+            cache.event(PLURAL, type, body)  # the pass starts from it instead of a GET
         if type == "DELETED":
             reconciler.forget(namespace, name)
             return
         # type None: kopf's listing (startup, an expired watch), not a change someone just made.
         reconciler.changed(PLURAL, namespace, name, meta.get("resourceVersion"), name, listing=type is None)
-
-    cache: ChildCache | None = reconciler.kube.cache
 
     def child_handler(plural: str) -> Callable[..., Coroutine[Any, Any, None]]:
         async def child_event(

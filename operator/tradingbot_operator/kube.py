@@ -128,7 +128,12 @@ class Kube(KubeTransport):
     # --- TradingBot ------------------------------------------------------------------------------------
 
     async def get_tradingbot(self, namespace: str, name: str) -> JSON | None:
-        """The TradingBot object, or None when it does not exist."""
+        """The TradingBot object, or None when it does not exist: the one the children cache holds
+        (its newest watch event or this process's own read or write), else a GET."""
+        if self.cache is not None:
+            held = self.cache.tradingbot(namespace, name)
+            if held is not None:
+                return held
         return await self.get(tradingbot_path(namespace, name))
 
     async def write_status(self, body: JSON, new: TradingBotStatus) -> JSON:
@@ -149,6 +154,8 @@ class Kube(KubeTransport):
             )
         except ApiException as exc:
             if exc.status == CONFLICT:
+                if self.cache is not None:
+                    self.cache.forget_tradingbot(meta["namespace"], meta["name"])  # the retry GETs it
                 raise StaleObject(f"TradingBot {meta['namespace']}/{meta['name']} changed meanwhile") from exc
             raise
 

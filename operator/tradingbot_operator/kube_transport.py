@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes.aio.client import ApiClient
 from kubernetes.aio.client.exceptions import ApiException
 
-from tradingbot_operator.child_cache import PLURALS, ChildCache
+from tradingbot_operator.child_cache import PLURALS, TRADINGBOTS, ChildCache
 from tradingbot_operator.children import JSON
 from tradingbot_operator.known_versions import KnownVersions
 from tradingbot_operator.model import GROUP, PLURAL, VERSION
@@ -34,6 +34,8 @@ def tradingbot_path(namespace: str, name: str | None = None) -> str:
 
 # Kubernetes API verbs by HTTP method (a GET of a collection is "list"; watches are kopf's, not here).
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# The resources whose single-object answers go into the children cache.
+CACHED = frozenset((*PLURALS, TRADINGBOTS))
 
 
 def verb_and_resource(method: str, path: str) -> tuple[str, str]:
@@ -116,18 +118,20 @@ class KubeTransport:
         """One API request; returns the decoded JSON answer.
 
         Raises ``ApiException`` (with ``.status``) for any non-2xx answer. An answer carrying one child
-        (create, patch, GET of one object) goes into the children cache, under a token taken before
-        the request was sent (see :mod:`tradingbot_operator.child_cache`).
+        (create, patch, GET of one object), or one TradingBot (its GET, its status write), goes into
+        the children cache, under a token taken before the request was sent (see
+        :mod:`tradingbot_operator.child_cache`).
         """
         verb, resource = verb_and_resource(method, path)
         if self._on_request is not None:
             self._on_request(verb, resource)
-        if self.cache is None or resource not in PLURALS or verb not in {"create", "patch", "get"}:
+        held = TRADINGBOTS if resource in (TRADINGBOTS, f"{TRADINGBOTS}/status") else resource
+        if self.cache is None or held not in CACHED or verb not in {"create", "patch", "get"}:
             return await self._send(method, path, body, query, content_type)
         token = self.cache.begin()
         try:
             decoded = await self._send(method, path, body, query, content_type)
-            self.cache.read(token, resource, decoded)
+            self.cache.read(token, held, decoded)
             return decoded
         finally:
             self.cache.finish(token)

@@ -270,3 +270,72 @@ def test_tombstones_live_only_while_an_older_read_is_open() -> None:
     cache.finish(old)
     assert names(cache.children(NS, "bot")) == {}
     assert cache.tombstones == 0
+
+
+# --- the TradingBots themselves -----------------------------------------------------------------------
+
+
+def tradingbot(name: str = "bot", rv: str = "1") -> JSON:
+    """A minimal TradingBot (no ``ploy.dev/tradingbot`` label: it is held by its own name)."""
+    return {"metadata": {"name": name, "namespace": NS, "resourceVersion": rv, "managedFields": [{}]}}
+
+
+def held(cache: ChildCache, name: str = "bot") -> str | None:
+    body = cache.tradingbot(NS, name)
+    return None if body is None else str(body["metadata"]["resourceVersion"])
+
+
+# Each case: steps on a cache → the resourceVersion of the held TradingBot "bot" (None: GET it).
+TRADINGBOT_CASES: dict[str, tuple[list[tuple[str, Any]], str | None]] = {
+    "never seen": ([], None),
+    "its event": ([("event", ("MODIFIED", "3"))], "3"),
+    "kopf's listing event is its state too": ([("event", (None, "3"))], "3"),
+    "deleted": ([("event", ("ADDED", "3")), ("event", ("DELETED", "4"))], None),
+    "a status write's answer after the events": ([("event", ("ADDED", "3")), ("read", "5")], "5"),
+    "a write found it stale": ([("event", ("ADDED", "3")), ("forget", None)], None),
+    "older than max age": ([("event", ("ADDED", "3")), ("wait", 301.0)], None),
+    "younger than max age": ([("event", ("ADDED", "3")), ("wait", 299.0)], "3"),
+    "the watches were paused": ([("event", ("ADDED", "3")), ("unprime_all", None)], None),
+}
+
+
+@pytest.mark.parametrize("case", list(TRADINGBOT_CASES))
+def test_the_held_tradingbot(case: str) -> None:
+    steps, expected = TRADINGBOT_CASES[case]
+    clock = Clock()
+    cache = ChildCache(max_age_seconds=300.0, clock=clock)
+    for step, argument in steps:
+        if step == "event":
+            cache.event("tradingbots", argument[0], tradingbot(rv=argument[1]))
+        elif step == "read":
+            token = cache.begin()
+            cache.read(token, "tradingbots", tradingbot(rv=argument))
+            cache.finish(token)
+        elif step == "forget":
+            cache.forget_tradingbot(NS, "bot")
+        elif step == "wait":
+            clock.now += argument
+        else:
+            cache.unprime_all()
+    assert held(cache) == expected
+
+
+def test_an_event_during_the_status_write_wins_over_its_answer() -> None:
+    cache = ChildCache()
+    cache.event("tradingbots", "ADDED", tradingbot(rv="3"))
+    token = cache.begin()  # the status write is sent
+    cache.event("tradingbots", "MODIFIED", tradingbot(rv="7"))  # someone edits the spec meanwhile
+    cache.read(token, "tradingbots", tradingbot(rv="5"))  # the write's answer, older than that edit
+    cache.finish(token)
+    assert held(cache) == "7"
+
+
+def test_a_tradingbot_is_nobodys_child_and_its_listing_keeps_the_primes() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.seed(token, NS, "bot", Children([], [], [obj("bot")], [], []))
+    cache.finish(token)
+    cache.event("tradingbots", None, tradingbot())  # kopf re-listed the TradingBots only
+    assert cache.primed(NS, "bot")
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@1"]}
+    assert "managedFields" not in (cache.tradingbot(NS, "bot") or {})["metadata"]
