@@ -36,8 +36,10 @@ Where the objects come from, and the rules that keep them right:
 
 Tombstones live while a read that started before them is still open (:meth:`ChildCache.finish`).
 
-The cache also holds the **TradingBots themselves** (:meth:`ChildCache.tradingbot`), under the same
-ordering rule: their watch events, the pass's GET and the answer of its own status write. A pass
+The cache also holds the **TradingBots themselves** (:meth:`ChildCache.tradingbot`): their watch
+events, the pass's GET and the answer of its own status write, under the same ordering rule and one
+more: a held TradingBot is only replaced by a newer ``resourceVersion`` (:func:`comparable_version`),
+since an event already on its way when the status write's answer came is older than that answer. A pass
 starts from the held TradingBot instead of a GET. That is safe because nothing is decided on it
 alone: the status write carries the body's ``resourceVersion`` (a stale body gets a 409 and the
 retry GETs, see :meth:`ChildCache.forget_tradingbot`), the switch of the active Service follows that
@@ -261,13 +263,37 @@ class ChildCache:
         self._by_owner.setdefault((key[1], str(owner)), set()).add(key)
 
     def _store_tradingbot(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
-        self._entries.pop(key, None)
+        # A watch event may still be on its way when the answer of this process's own status write
+        # arrives: order alone would let that older event replace the answer, and the pass would see
+        # its own epoch go back. So a held TradingBot only moves to a newer resourceVersion.
+        held = self._entries.get(key)
         if obj is None:
+            self._entries.pop(key, None)
             if self._open:
                 self._tombs[key] = seq
             return
+        version = comparable_version(obj)
+        if version is None:
+            self._entries.pop(key, None)  # not comparable: hold nothing, every pass GETs
+            return
+        if held is not None and (comparable_version(held.obj) or 0) >= version:
+            return
         self._tombs.pop(key, None)
         self._entries[key] = _Entry(seq, _slim(obj), key[2], self.clock())
+
+
+def comparable_version(obj: Mapping[str, Any]) -> int | None:
+    """``metadata.resourceVersion`` as an integer, or None when it is not one.
+
+    Kubernetes' resourceVersions of one resource are positive integers without leading zeros, a
+    larger one being newer (KEP-5504 "Comparable Resource Version", stable in v1.35, which documents
+    what etcd-backed API servers always did; apimachinery's ``CompareResourceVersion``). Any other
+    form (an API server that does not promise it) is not compared.
+    """
+    text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    if not text.isdigit() or not text.isascii() or text.startswith("0"):
+        return None
+    return int(text)
 
 
 def _slim(obj: Mapping[str, Any]) -> JSON:

@@ -339,3 +339,24 @@ def test_a_tradingbot_is_nobodys_child_and_its_listing_keeps_the_primes() -> Non
     assert cache.primed(NS, "bot")
     assert names(cache.children(NS, "bot")) == {"services": ["bot@1"]}
     assert "managedFields" not in (cache.tradingbot(NS, "bot") or {})["metadata"]
+
+
+def test_an_event_older_than_the_status_writes_answer_does_not_replace_it() -> None:
+    # The ADDED event of a new TradingBot can reach the operator after its first status write.
+    cache = ChildCache()
+    token = cache.begin()
+    cache.read(token, "tradingbots", tradingbot(rv="5"))  # the status write's answer
+    cache.finish(token)
+    cache.event("tradingbots", "ADDED", tradingbot(rv="3"))  # the create, delivered late
+    assert held(cache) == "5"
+    cache.event("tradingbots", "MODIFIED", tradingbot(rv="5"))
+    cache.event("tradingbots", "MODIFIED", tradingbot(rv="11"))  # a newer edit; 11 > 5 as numbers
+    assert held(cache) == "11"
+
+
+@pytest.mark.parametrize("version", ["", "0", "007", "12a", "abc", "٣"])
+def test_a_resource_version_that_is_not_a_plain_integer_is_not_held(version: str) -> None:
+    cache = ChildCache()
+    cache.event("tradingbots", "ADDED", tradingbot(rv="3"))
+    cache.event("tradingbots", "MODIFIED", tradingbot(rv=version))
+    assert held(cache) is None  # the pass GETs it
