@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from tests.operator.test_kube_children import OWNER, POD
+from tradingbot_operator import children
 from tradingbot_operator.child_cache import ChildCache, Children
+from tradingbot_operator.model import Color
 
 JSON = dict[str, Any]
 NS = "trading"
@@ -360,3 +363,28 @@ def test_a_resource_version_that_is_not_a_plain_integer_is_not_held(version: str
     cache.event("tradingbots", "ADDED", tradingbot(rv="3"))
     cache.event("tradingbots", "MODIFIED", tradingbot(rv=version))
     assert held(cache) is None  # the pass GETs it
+
+
+def test_a_cached_pod_has_no_spec_and_gives_the_pass_the_same_facts() -> None:
+    deployment = children.deployment(OWNER, Color.BLUE, "r1", 1, POD)
+    template = deployment["spec"]["template"]
+    meta = {**template["metadata"], "name": "bot-blue-x", "namespace": NS, "deletionTimestamp": None}
+    meta["labels"] = {**meta["labels"], "ploy.dev/tradingbot": "bot"}
+    full: JSON = {
+        "metadata": meta,
+        "spec": template["spec"],
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-02T03:04:05Z"}
+            ],
+            "containerStatuses": [
+                {"restartCount": 2, "lastState": {"terminated": {"finishedAt": "2026-01-02T03:04:00Z"}}}
+            ],
+        },
+    }
+    cache = ChildCache()
+    cache.event("pods", "ADDED", full)
+    (cached,) = cache.children(NS, "bot").pods
+    assert "spec" not in cached and "spec" in full
+    assert children.pod_facts(cached) == children.pod_facts(full)
+    assert children.pod_failed_at(cached) == children.pod_failed_at(full) is not None
