@@ -132,8 +132,10 @@ class AnalysisQuery(CrdModel):
         ),
     ] = Field(
         description="PromQL returning one number for the new color, e.g. "
-        'max(ploy_market_data_age_seconds{namespace="{{namespace}}",color="{{color}}"}). Placeholders: '
-        "{{namespace}}, {{name}}, {{color}}, {{revision}}."
+        'max(ploy_market_data_age_seconds{namespace="{{namespace}}",color="{{color}}",'
+        'revision="{{revision}}"}). Placeholders: {{namespace}}, {{name}}, {{color}}, {{revision}}; '
+        "select the revision too: a previous rollout's pod of the same color keeps its last sample in "
+        "Prometheus for minutes after it is gone."
     )
     success_condition: SuccessCondition = Field(
         alias="successCondition",
