@@ -42,6 +42,7 @@ from tradingbot_operator.rejections import (
     ChildRejected,
     Rejections,
     api_message,
+    is_namespace_terminating,
     is_rejection,
 )
 from tradingbot_operator.workqueue import MAX_CONCURRENT, RESYNC_SECONDS, Done, WorkQueue
@@ -221,6 +222,13 @@ class Reconciler:
         except StaleObject as exc:
             log.info("reconcile %s/%s: %s; trying again", *key, exc)
             raise  # the queue runs it again at once
+        except ApiException as exc:
+            if not is_namespace_terminating(exc):
+                raise
+            # Backing off and retrying would only repeat the 403 until the TradingBot is deleted with
+            # its namespace; its DELETED event (or the resync) is the next word.
+            log.info("reconcile %s/%s: the namespace is being deleted; no retry", *key)
+            return Done()
         return Done(requeue_after=result.requeue_after, again=result.again, gone=not result.exists)
 
     def _failed(self, key: Key, retry_in: float) -> None:

@@ -32,6 +32,21 @@ def is_rejection(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status in REJECTED_STATUSES
 
 
+def is_namespace_terminating(exc: BaseException) -> bool:
+    """True when ``exc`` is the API server refusing a write because the namespace is being deleted:
+    403 with the Status cause ``NamespaceTerminating`` (the NamespaceLifecycle admission plugin;
+    ``metav1.NamespaceTerminatingCause``). Retrying cannot succeed: the TradingBot goes with it."""
+    if not isinstance(exc, ApiException) or exc.status != 403:
+        return False
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        return False
+    details = body.get("details") if isinstance(body, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes or ())
+
+
 def api_message(exc: ApiException) -> str:
     """The ``message`` of the API server's Status body (else its reason), at most 1000 characters."""
     message = ""
