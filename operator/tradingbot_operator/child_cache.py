@@ -19,9 +19,11 @@ Where the objects come from, and the rules that keep them right:
   the read began may be newer than the read's result, and a delete seen must not be undone by an older
   read (the tombstone carries when it was seen). So the cached object is never older than the newest
   event applied for it, and any change newer than the cached state still has its event to come: the
-  cache lags the API server only by events not yet delivered, which is what a LIST also does. No
-  ``resourceVersion`` is compared (they are opaque strings to clients); the order is this process's
-  own sequence of events and reads.
+  cache lags the API server only by events not yet delivered, which is what a LIST also does. On top
+  of that order, an object held is never replaced by an older ``resourceVersion`` of it (integers, a
+  larger one newer: KEP-5504, see :func:`comparable_version`): kopf delivered events up to 13 s after
+  the answers of the operator's own writes under load, and such a late event would set the cache back
+  to before the write (the next pass then redid it, and for a TradingBot saw its epoch go back).
 * **Priming**: kopf has no "initial listing done" signal for handlers, so the cache does not know by
   itself when it holds everything of a TradingBot. The first pass over a TradingBot LISTs as before
   and :meth:`ChildCache.seed`\\ s the result (objects of that TradingBot the LIST no longer shows are
@@ -37,9 +39,9 @@ Where the objects come from, and the rules that keep them right:
 Tombstones live while a read that started before them is still open (:meth:`ChildCache.finish`).
 
 The cache also holds the **TradingBots themselves** (:meth:`ChildCache.tradingbot`): their watch
-events, the pass's GET and the answer of its own status write, under the same ordering rule and one
-more: a held TradingBot is only replaced by a newer ``resourceVersion`` (:func:`comparable_version`),
-since an event already on its way when the status write's answer came is older than that answer. A pass
+events, the pass's GET and the answer of its own status write, under the same rules, and only while
+their ``resourceVersion`` is comparable (else every pass GETs: an older event replacing the status
+write's answer would show the pass its epoch going back). A pass
 starts from the held TradingBot instead of a GET. That is safe because nothing is decided on it
 alone: the status write carries the body's ``resourceVersion`` (a stale body gets a 409 and the
 retry GETs, see :meth:`ChildCache.forget_tradingbot`), the switch of the active Service follows that
@@ -219,6 +221,8 @@ class ChildCache:
         if type_ is None and plural != TRADINGBOTS:  # a TradingBot's listing event is its state
             self._listing_seq = self._seq
         key = (plural, meta["namespace"], meta["name"])
+        if self._older_than_held(key, obj):
+            return
         self._store(key, None if type_ == "DELETED" else obj, self._seq)
 
     @property
@@ -238,8 +242,18 @@ class ChildCache:
         return max(entry.seq if entry is not None else 0, self._tombs.get(key, 0))
 
     def _apply_read(self, token: int, key: Key, obj: Mapping[str, Any]) -> None:
-        if self._touched(key) < token:
+        if self._touched(key) < token and not self._older_than_held(key, obj):
             self._store(key, obj, token)
+
+    def _older_than_held(self, key: Key, obj: Mapping[str, Any]) -> bool:
+        """True when ``obj`` is an older version of the object held for ``key`` (both comparable,
+        see :func:`comparable_version`): an event that was on its way while this process's own write
+        answered, or a DELETED event of the object a create then replaced."""
+        held = self._entries.get(key)
+        if held is None:
+            return False
+        new, old = comparable_version(obj), comparable_version(held.obj)
+        return new is not None and old is not None and new < old
 
     def _store(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
         if key[0] == TRADINGBOTS:

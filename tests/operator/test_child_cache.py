@@ -388,3 +388,35 @@ def test_a_cached_pod_has_no_spec_and_gives_the_pass_the_same_facts() -> None:
     assert "spec" not in cached and "spec" in full
     assert children.pod_facts(cached) == children.pod_facts(full)
     assert children.pod_failed_at(cached) == children.pod_failed_at(full) is not None
+
+
+def test_a_late_event_older_than_a_writes_answer_does_not_set_a_child_back() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("bot", rv="10"))
+    token = cache.begin()
+    cache.read(token, "services", obj("bot", rv="30"))  # the switch's answer
+    cache.finish(token)
+    cache.event("services", "MODIFIED", obj("bot", rv="20"))  # an edit before the switch, late
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@30"]}
+    cache.event("services", "MODIFIED", obj("bot", rv="30"))
+    cache.event("services", "MODIFIED", obj("bot", rv="100"))  # compared as numbers, not text
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@100"]}
+
+
+def test_the_late_delete_of_a_child_a_create_replaced_does_not_remove_the_new_one() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("bot", rv="10"))
+    token = cache.begin()
+    cache.read(token, "services", obj("bot", rv="40"))  # recreated after a delete by hand
+    cache.finish(token)
+    cache.event("services", "DELETED", obj("bot", rv="25"))  # that delete's event, late
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@40"]}
+    cache.event("services", "DELETED", obj("bot", rv="41"))
+    assert names(cache.children(NS, "bot")) == {}
+
+
+def test_children_whose_versions_are_not_comparable_follow_the_order_of_arrival() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("bot", rv="b"))
+    cache.event("services", "MODIFIED", obj("bot", rv="a"))
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@a"]}

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from tradingbot_operator.metrics import OperatorMetrics
 from tradingbot_operator.reconciler import PassResult, Reconciler
+from tradingbot_operator.workqueue import MAX_CONCURRENT
 
 
 class ScriptedReconciler(Reconciler):
@@ -117,14 +118,15 @@ async def test_different_objects_run_in_parallel(objects: int) -> None:
 async def test_resyncs_never_hold_back_a_pass_an_event_asked_for() -> None:
     r = ScriptedReconciler([])
     r.release.clear()
-    for i in range(4):  # more resyncs than their lane has slots (16 // 8 = 2)
+    slots = MAX_CONCURRENT // 8
+    for i in range(slots + 2):  # more resyncs than their lane has slots
         r.trigger("ns", f"idle-{i}", resync=True)
     await _settle()
-    assert r.running == 2, "resyncs run in their own small lane"
+    assert r.running == slots, "resyncs run in their own small lane"
     r.trigger("ns", "changed")
     await _settle()
     assert ("ns", "changed") in r.calls, "a change is not queued behind the resyncs"
     r.release.set()
     await _settle()
-    assert len(r.calls) == 5
+    assert len(r.calls) == slots + 3
     await r.close()
