@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -420,3 +421,18 @@ def test_children_whose_versions_are_not_comparable_follow_the_order_of_arrival(
     cache.event("services", "ADDED", obj("bot", rv="b"))
     cache.event("services", "MODIFIED", obj("bot", rv="a"))
     assert names(cache.children(NS, "bot")) == {"services": ["bot@a"]}
+
+
+def test_cached_objects_share_their_field_names_and_short_strings() -> None:
+    text = json.dumps(obj("a", rv="1") | {"spec": {"selector": {"ploy.dev/color": "blue"}}})
+    cache = ChildCache()
+    cache.event("services", "ADDED", json.loads(text))
+    cache.event("services", "ADDED", json.loads(text.replace('"a"', '"b"')))
+    first, second = cache.children(NS, "bot").services
+    original = json.loads(text)
+    del original["metadata"]["managedFields"]
+    assert first == original, "the content is kept as it was decoded"
+    key_a = next(k for k in first["spec"]["selector"])
+    key_b = next(k for k in second["spec"]["selector"])
+    assert key_a == key_b == "ploy.dev/color" and key_a is key_b, "one string for the field name"
+    assert first["spec"]["selector"][key_a] is second["spec"]["selector"][key_b], "one string for 'blue'"
