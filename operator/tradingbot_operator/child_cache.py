@@ -41,11 +41,11 @@ Tombstones live while a read that started before them is still open (:meth:`Chil
 The cache also holds the **TradingBots themselves** (:meth:`ChildCache.tradingbot`): their watch
 events, the pass's GET and the answer of its own status write, under the same rules, and only while
 their ``resourceVersion`` is comparable (else every pass GETs: an older event replacing the status
-write's answer would show the pass its epoch going back). A pass
-starts from the held TradingBot instead of a GET. That is safe because nothing is decided on it
-alone: the status write carries the body's ``resourceVersion`` (a stale body gets a 409 and the
-retry GETs, see :meth:`ChildCache.forget_tradingbot`), the switch of the active Service follows that
-write in the same pass, and a status older than an epoch this process wrote is refused
+write's answer would show the pass its epoch going back). A pass starts from the held TradingBot
+instead of a GET. That is safe because nothing is decided on it alone: the status write carries the
+body's ``resourceVersion`` (a stale body gets a 409 and the retry GETs, see
+:meth:`ChildCache.forget_tradingbot`), the switch of the active Service follows that write in the
+same pass, and a status older than an epoch this process wrote is refused
 (:mod:`tradingbot_operator.epochs`). A held TradingBot is trusted for ``max_age_seconds`` like a
 prime (a TradingBot deleted while a watch was down has no event), and dropped with every prime
 when the watches were paused.
