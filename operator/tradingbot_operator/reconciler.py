@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,7 +32,7 @@ from tradingbot_operator.children import JSON, Owner
 from tradingbot_operator.epochs import EpochMemory
 from tradingbot_operator.kube import Kube, StaleObject, parse_status
 from tradingbot_operator.metrics import OperatorMetrics
-from tradingbot_operator.model import TradingBotSpec
+from tradingbot_operator.model import TradingBotSpec, TradingBotStatus
 from tradingbot_operator.names import ServiceRole
 from tradingbot_operator.plan import plan
 from tradingbot_operator.plan.analysis import due_promql
@@ -293,6 +293,8 @@ class Reconciler:
             await self.kube.write_status(body, result.status)
             self.epochs.wrote(uid, result.status.epoch)
             written = True
+            # Counted with the write that recorded them, so an action failing below loses no count.
+            self._count_measurements(namespace, name, readings, status, result.status)
         refused: list[str] = []
         listed = dict(snapshot.listed)
         # Events are for people (Kube.apply never raises for them): they go out alongside the child
@@ -320,12 +322,6 @@ class Reconciler:
                 log.error("TradingBot %s/%s: the API server refused a child: %s", namespace, name, message)
                 await self.kube.emit_event(Owner.from_body(body), "Warning", REASON_CHILD_REJECTED, message)
             raise ChildRejected(message)
-        analysis, before = result.status.analysis, status.analysis
-        if readings and analysis is not None:
-            # A measurement the plan wrote in this pass is new (its count moved on).
-            old = before.measurements if before is not None else ()
-            taken = [m for m in analysis.measurements if m.name in readings and m not in old]
-            self.metrics.record_measurements(namespace, name, taken)
         again = self.rejections.clear(uid)  # one more pass clears the condition
         switched = any(isinstance(a, EnsureService) and a.role is ServiceRole.ACTIVE for a in result.actions)
         self.metrics.record_pass(
@@ -353,6 +349,21 @@ class Reconciler:
             requeue_after=remaining(result.requeue_after, now, self.clock()),
             again=again,
         )
+
+    def _count_measurements(
+        self,
+        namespace: str,
+        name: str,
+        readings: Mapping[str, object],
+        before: TradingBotStatus,
+        after: TradingBotStatus,
+    ) -> None:
+        """Count the analysis measurements ``after`` (just written) has and ``before`` had not."""
+        if not readings or after.analysis is None:
+            return
+        old = before.analysis.measurements if before.analysis is not None else ()
+        taken = [m for m in after.analysis.measurements if m.name in readings and m not in old]
+        self.metrics.record_measurements(namespace, name, taken)
 
     async def _refuse_regressed_epoch(self, body: JSON, epoch: int, highest: int) -> None:
         """No action on a status whose epoch fell below one this process wrote: log, Warning Event once."""
