@@ -25,10 +25,16 @@ Where the objects come from, and the rules that keep them right:
   the answers of the operator's own writes under load, and such a late event would set the cache back
   to before the write (the next pass then redid it, and for a TradingBot saw its epoch go back).
 * **Priming**: kopf has no "initial listing done" signal for handlers, so the cache does not know by
-  itself when it holds everything of a TradingBot. The first pass over a TradingBot LISTs as before
-  and :meth:`ChildCache.seed`\\ s the result (objects of that TradingBot the LIST no longer shows are
-  removed, by the same token rule); from then on :meth:`ChildCache.primed` is True and passes read
-  :meth:`ChildCache.children`. A prime is dropped (the next pass LISTs again) when:
+  itself when it holds everything of a TradingBot. A pass over a TradingBot whose namespace is not
+  primed LISTs the children of *every* TradingBot of that namespace (five LISTs, paginated) and
+  :meth:`ChildCache.seed_namespace`\\ s the result: from then on :meth:`ChildCache.primed` is True
+  for every TradingBot there, one created later included (its children arrive as events), and passes
+  read :meth:`ChildCache.children`. At 1,000 TradingBots that is five LISTs where one prime per
+  TradingBot took 5,000, each a scan of the namespace's objects by the API server. A TradingBot whose
+  own view was found wrong (:meth:`ChildCache.unprime`) is not covered by the namespace's prime any
+  more: its next pass LISTs its own children by label and :meth:`ChildCache.seed`\\ s them (the
+  same, for one owner). Either way, cached objects the LIST no longer shows are removed, by the same
+  token rule. A prime is dropped (the next pass LISTs again) when:
   an event of kopf's own listing arrives (type ``None``: at startup, and after every watch
   restart, e.g. ``410 Gone``, when deletions during the gap were never reported as ``DELETED``);
   it is older than ``max_age_seconds`` (the resync interval: bounds any remaining blind spot, e.g. a
@@ -114,6 +120,9 @@ class ChildCache:
     _tombs: dict[Key, int] = field(default_factory=dict)
     _open: dict[int, int] = field(default_factory=dict)
     _listing_seq: int = 0
+    _namespace_primes: dict[str, _Prime] = field(default_factory=dict)
+    # When a TradingBot's own prime was dropped: a namespace prime begun before that does not cover it.
+    _unprimed: dict[tuple[str, str], int] = field(default_factory=dict)
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -161,24 +170,65 @@ class ChildCache:
         if self._listing_seq < token:
             self._primes[(namespace, owner)] = _Prime(token, self.clock())
 
+    def seed_listed(self, token: int, plural: str, items: list[JSON]) -> set[str]:
+        """Apply one page of a namespace's priming LIST of ``plural`` (begun under ``token``, see
+        :meth:`seed_namespace`); returns the names it holds. Pages are applied as they come, so the
+        namespace's full objects are never all in memory at once."""
+        found = set()
+        for item in items:
+            meta = item["metadata"]
+            found.add(meta["name"])
+            self._apply_read(token, (plural, meta["namespace"], meta["name"]), item)
+        return found
+
+    def seed_namespace(self, token: int, namespace: str, listed: Mapping[str, set[str]]) -> None:
+        """Finish the priming LIST of every child of ``namespace`` (begun under ``token``; its pages
+        applied by :meth:`seed_listed`): ``listed`` holds the names seen per plural, every one of
+        :data:`PLURALS`. Cached children of ``namespace`` it does not show are removed (under the token
+        rule), and the namespace is primed unless a kopf listing event arrived since ``token``."""
+        for owner_key in [k for k in self._by_owner if k[0] == namespace]:
+            for key in list(self._by_owner.get(owner_key, ())):
+                if key[2] not in listed[key[0]] and self._touched(key) < token:
+                    self._store(key, None, token)
+        if self._listing_seq < token:
+            self._namespace_primes[namespace] = _Prime(token, self.clock())
+            for found in [k for k, seq in self._unprimed.items() if k[0] == namespace and seq < token]:
+                del self._unprimed[found]
+
+    def namespace_primed(self, namespace: str) -> bool:
+        """True when every TradingBot of ``namespace`` not :meth:`unprime`\\ d since is primed."""
+        prime = self._namespace_primes.get(namespace)
+        if prime is None:
+            return False
+        if not self._fresh(prime):
+            del self._namespace_primes[namespace]
+            return False
+        return True
+
     def primed(self, namespace: str, owner: str) -> bool:
         """True when :meth:`children` of ``namespace/owner`` can stand for a LIST."""
         prime = self._primes.get((namespace, owner))
-        if prime is None:
-            return False
-        if prime.token < self._listing_seq or self.clock() - prime.at > self.max_age_seconds:
+        if prime is not None and not self._fresh(prime):
             del self._primes[(namespace, owner)]
+            prime = None
+        if prime is not None:
+            return True
+        if not self.namespace_primed(namespace):
             return False
-        return True
+        return self._unprimed.get((namespace, owner), 0) < self._namespace_primes[namespace].token
 
     def unprime(self, namespace: str, owner: str) -> None:
         """Make the next pass over ``namespace/owner`` LIST (the cache was found wrong, or it is gone)."""
         self._primes.pop((namespace, owner), None)
+        self._seq += 1  # also past a namespace LIST in flight: it began before the cache was found wrong
+        self._unprimed[(namespace, owner)] = self._seq
 
     def unprime_all(self) -> None:
         """Make the next pass over every TradingBot LIST its children and GET the TradingBot (the
         watches were paused: events were missed)."""
         self._primes.clear()
+        self._namespace_primes.clear()
+        self._unprimed.clear()
         for key in [k for k in self._entries if k[0] == TRADINGBOTS]:
             del self._entries[key]
 
@@ -236,6 +286,9 @@ class ChildCache:
         return len(self._entries)
 
     # --- internals -----------------------------------------------------------------------------------
+
+    def _fresh(self, prime: _Prime) -> bool:
+        return prime.token >= self._listing_seq and self.clock() - prime.at <= self.max_age_seconds
 
     def _touched(self, key: Key) -> int:
         """When ``key`` was last changed by an event or a read (0: never, or long ago)."""

@@ -10,9 +10,9 @@ what is compared is exactly what is sent.
 Three jobs:
 
 * :meth:`Kube.observe` takes a TradingBot's children from the watch-fed children cache
-  (:mod:`tradingbot_operator.child_cache`) once it is primed for that TradingBot, else lists them by
-  the ``ploy.dev/tradingbot`` label (which primes it), and turns them into the plan's snapshot
-  (:mod:`tradingbot_operator.snapshot`);
+  (:mod:`tradingbot_operator.child_cache`) once it is primed for that TradingBot (by one LIST of the
+  whole namespace's children, or of that TradingBot's alone by the ``ploy.dev/tradingbot`` label),
+  and turns them into the plan's snapshot (:mod:`tradingbot_operator.snapshot`);
 * :meth:`Kube.apply` carries out one plan action, checking before acting (:meth:`Kube.ensure`: take the
   live child from the pass's own listing, create it when missing, else check it is owned and patch it
   only when its kind says it differs); ``404``/``409`` on the way are expected races, not errors. The
@@ -62,6 +62,7 @@ from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.children.service import KIND as SERVICE
 from tradingbot_operator.kube_transport import (
     CONFLICT,
+    LIST_PAGE_SIZE,
     NOT_FOUND,
     REQUEST_TIMEOUT_SECONDS,
     KubeTransport,
@@ -124,6 +125,8 @@ class Kube(KubeTransport):
     ) -> None:
         super().__init__(api, timeout=timeout, on_request=on_request, cache=cache)
         self.instance = instance or socket.gethostname()
+        self.list_page_size = LIST_PAGE_SIZE  # objects per page of a namespace's priming LIST
+        self._priming: dict[str, asyncio.Future[None]] = {}  # namespaces whose priming LIST is in flight
 
     # --- TradingBot ------------------------------------------------------------------------------------
 
@@ -163,15 +166,22 @@ class Kube(KubeTransport):
 
     async def observe(self, body: JSON) -> Snapshot:
         """The TradingBot's children as the plan's snapshot: from the children cache when it is primed
-        for this TradingBot, else listed (by label, five lists at once; the lists then prime the cache).
+        for this TradingBot. When its namespace is not primed either, the children of the whole
+        namespace are listed first (paginated; a LIST in flight is waited for), which primes it for
+        every TradingBot there; a TradingBot still not primed after that (its view was found wrong, or
+        the namespace's LIST failed) has its own children listed (by label, five lists at once, which
+        prime it).
 
         Neither is one atomic read; the plan tolerates that (a child one event newer or older than
         another only delays a decision to the next pass, which its watch event triggers).
         """
         owner = Owner.from_body(body)
         ns = owner.namespace
-        if self.cache is not None and self.cache.primed(ns, owner.name):
-            found = self.cache.children(ns, owner.name)
+        cache = self.cache
+        if cache is not None and not cache.primed(ns, owner.name) and not cache.namespace_primed(ns):
+            await self._namespace_prime(ns)
+        if cache is not None and cache.primed(ns, owner.name):
+            found = cache.children(ns, owner.name)
         else:
             token = self.cache.begin() if self.cache is not None else 0
             try:
@@ -190,6 +200,54 @@ class Kube(KubeTransport):
             config_maps=found.config_maps,
             jobs=found.jobs,
         )
+
+    async def _namespace_prime(self, namespace: str) -> None:
+        """Prime the children cache for every TradingBot of ``namespace``, or wait for the prime in
+        flight (one at a time per namespace, as an informer's first LIST is waited for). A failed
+        prime is logged; the pass then LISTs its own TradingBot's children."""
+        task = self._priming.get(namespace)
+        if task is None:
+            task = asyncio.ensure_future(self._prime_namespace(namespace))
+            self._priming[namespace] = task
+            task.add_done_callback(lambda done: self._primed_namespace(namespace, done))
+        try:
+            await asyncio.shield(task)
+        except (ApiException, TimeoutError) as exc:
+            log.info(
+                "Listing the children of namespace %s failed (%s); listing one TradingBot's", namespace, exc
+            )
+
+    def _primed_namespace(self, namespace: str, done: asyncio.Future[None]) -> None:
+        if self._priming.get(namespace) is done:
+            del self._priming[namespace]
+        if not done.cancelled():
+            done.exception()  # retrieved: the passes that waited for it have logged it
+
+    async def _prime_namespace(self, namespace: str) -> None:
+        """LIST the children of every TradingBot of ``namespace`` into the children cache, page by
+        page, and prime it for all of them (:meth:`ChildCache.seed_namespace`)."""
+        assert self.cache is not None
+        cache = self.cache
+        token = cache.begin()
+        listed: dict[str, set[str]] = {}
+
+        async def list_kind(plural: str, path: str, selector: str) -> None:
+            names: set[str] = set()
+            async for page in self.list_pages(path, selector, self.list_page_size):
+                names |= cache.seed_listed(token, plural, page)
+            listed[plural] = names
+
+        try:
+            await asyncio.gather(
+                list_kind("deployments", DEPLOYMENT.path(namespace), LABEL_TRADINGBOT),
+                list_kind("pods", _pods(namespace), f"{LABEL_TRADINGBOT},{LABEL_COLOR}"),
+                list_kind("services", SERVICE.path(namespace), LABEL_TRADINGBOT),
+                list_kind("configmaps", CONFIG_MAP.path(namespace), LABEL_TRADINGBOT),
+                list_kind("jobs", JOB.path(namespace), LABEL_TRADINGBOT),
+            )
+            cache.seed_namespace(token, namespace, listed)
+        finally:
+            cache.finish(token)
 
     async def _list_children(self, owner: Owner) -> Children:
         ns, selector = owner.namespace, f"{LABEL_TRADINGBOT}={owner.name}"

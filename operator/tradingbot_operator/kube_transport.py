@@ -9,7 +9,7 @@ answer; ``asyncio.TimeoutError`` past the per-request timeout.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kubernetes.aio.client import ApiClient
@@ -24,6 +24,8 @@ NOT_FOUND = 404
 CONFLICT = 409
 # Seconds per request; the client's own default (5 min) would stall a reconcile pass on a hung connection.
 REQUEST_TIMEOUT_SECONDS = 30.0
+# Objects per page of a namespace-wide LIST: 500 Pods are a few MB of JSON.
+LIST_PAGE_SIZE = 500
 
 
 def tradingbot_path(namespace: str, name: str | None = None) -> str:
@@ -172,6 +174,21 @@ class KubeTransport:
         answer = await self.request("GET", path, query={"labelSelector": selector})
         items: list[JSON] = answer.get("items") or []
         return items
+
+    async def list_pages(
+        self, path: str, selector: str, limit: int = LIST_PAGE_SIZE
+    ) -> AsyncIterator[list[JSON]]:
+        """The items at ``path`` matching the label ``selector``, ``limit`` per request (the API
+        server's ``limit``/``continue`` chunking: one consistent snapshot, never all of it in memory
+        at once). A ``continue`` token that expired meanwhile raises ``ApiException`` 410."""
+        query = {"labelSelector": selector, "limit": str(limit)}
+        while True:
+            answer = await self.request("GET", path, query=query)
+            yield answer.get("items") or []
+            after = (answer.get("metadata") or {}).get("continue")
+            if not after:
+                return
+            query = {**query, "continue": after}
 
     async def create(self, path: str, body: JSON) -> JSON | None:
         """POST ``body`` to ``path``; None when it already exists (409)."""

@@ -436,3 +436,122 @@ def test_cached_objects_share_their_field_names_and_short_strings() -> None:
     key_b = next(k for k in second["spec"]["selector"])
     assert key_a == key_b == "ploy.dev/color" and key_a is key_b, "one string for the field name"
     assert first["spec"]["selector"][key_a] is second["spec"]["selector"][key_b], "one string for 'blue'"
+
+
+# --- the namespace's prime -----------------------------------------------------------------------------
+
+
+def prime_namespace(cache: ChildCache, token: int, pages: dict[str, list[list[JSON]]], ns: str = NS) -> None:
+    """Apply a namespace's priming LIST (pages per plural; a plural left out listed nothing) and end it."""
+    listed: dict[str, set[str]] = {}
+    for plural in ("deployments", "pods", "services", "configmaps", "jobs"):
+        listed[plural] = set()
+        for page in pages.get(plural, []):
+            listed[plural] |= cache.seed_listed(token, plural, page)
+    cache.seed_namespace(token, ns, listed)
+
+
+def test_a_namespace_prime_covers_every_tradingbot_there_one_created_later_included() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    prime_namespace(
+        cache,
+        token,
+        {
+            "deployments": [[obj("bot-blue"), obj("other-blue", owner="other")], [obj("bot-green")]],
+            "pods": [[pod("bot-blue-1")]],
+        },
+    )
+    cache.finish(token)
+    assert cache.namespace_primed(NS)
+    assert cache.primed(NS, "bot") and cache.primed(NS, "other") and cache.primed(NS, "created-later")
+    assert not cache.primed("elsewhere", "bot"), "a prime covers its own namespace only"
+    assert names(cache.children(NS, "bot")) == {
+        "deployments": ["bot-blue@1", "bot-green@1"],
+        "pods": ["bot-blue-1@1"],
+    }
+    cache.event("services", "ADDED", obj("created-later", owner="created-later"))
+    assert names(cache.children(NS, "created-later")) == {"services": ["created-later@1"]}
+
+
+def test_a_namespace_prime_removes_what_its_list_no_longer_shows_but_keeps_newer_events() -> None:
+    cache = ChildCache()
+    cache.event("services", "ADDED", obj("gone"))
+    cache.event("services", "ADDED", obj("gone-too", owner="other"))
+    cache.event("services", "ADDED", obj("bot", ns="elsewhere"))
+    token = cache.begin()
+    cache.event("services", "ADDED", obj("new-during-list", rv="9"))
+    cache.event("deployments", "DELETED", obj("bot-green", rv="5"))
+    prime_namespace(cache, token, {"deployments": [[obj("bot-blue"), obj("bot-green", rv="4")]]})
+    cache.finish(token)
+    assert names(cache.children(NS, "bot")) == {
+        "deployments": ["bot-blue@1"],
+        "services": ["new-during-list@9"],
+    }
+    assert names(cache.children(NS, "other")) == {}
+    assert names(cache.children("elsewhere", "bot")) == {"services": ["bot@1"]}
+
+
+def test_a_tradingbot_found_wrong_lists_its_own_until_the_namespace_is_primed_again() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    cache.unprime(NS, "bot")
+    assert not cache.primed(NS, "bot") and cache.primed(NS, "other")
+    assert cache.namespace_primed(NS)
+    own = cache.begin()
+    cache.seed(own, NS, "bot", empty())
+    cache.finish(own)
+    assert cache.primed(NS, "bot")
+    cache.unprime(NS, "bot")
+    assert not cache.primed(NS, "bot")
+    token = cache.begin()
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    assert cache.primed(NS, "bot")
+
+
+def test_a_tradingbot_found_wrong_while_the_namespace_list_runs_is_not_covered_by_it() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.unprime(NS, "bot")
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    assert not cache.primed(NS, "bot")
+    assert cache.primed(NS, "other")
+
+
+@pytest.mark.parametrize("during", [True, False], ids=["during the list", "after it"])
+def test_a_listing_event_drops_the_namespace_prime(during: bool) -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    if during:
+        cache.event("pods", None, pod("p"))
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    cache.event("jobs", "ADDED", obj("x"))  # an ordinary event keeps the prime
+    cache.event("tradingbots", None, obj("bot", owner=None, rv="3"))  # so does a TradingBot's listing
+    assert cache.primed(NS, "bot") is not during
+    cache.event("deployments", None, obj("bot-blue", owner="third"))
+    assert not cache.primed(NS, "bot")
+    assert not cache.namespace_primed(NS)
+
+
+def test_a_namespace_prime_expires_after_max_age_and_unprime_all_drops_it() -> None:
+    clock = Clock()
+    cache = ChildCache(max_age_seconds=300.0, clock=clock)
+    token = cache.begin()
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    clock.now += 299.0
+    assert cache.primed(NS, "bot")
+    clock.now += 2.0
+    assert not cache.primed(NS, "bot")
+    assert not cache.namespace_primed(NS)
+    token = cache.begin()
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    cache.unprime_all()
+    assert not cache.primed(NS, "bot")
+    assert not cache.namespace_primed(NS)

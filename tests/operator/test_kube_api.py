@@ -155,3 +155,34 @@ async def test_with_the_cache_a_missed_child_leads_to_a_fresh_read_not_a_loop(
     calls.clear()
     await kube.observe(body)
     assert calls == []
+
+
+async def test_the_namespace_prime_pages_through_every_tradingbots_children(
+    bot: tuple[Kube, JSON], k8s_api: ApiClient
+) -> None:
+    """One observe primes the cache for every TradingBot of the namespace: each kind is LISTed once,
+    page by page (``limit``/``continue`` on the real API server), and nothing of another TradingBot
+    needs a LIST of its own afterwards."""
+    plain, body = bot
+    ns = body["metadata"]["namespace"]
+    for owner in ("o1", "o2", "o3", "o4", "o5"):
+        await plain.request(
+            "POST",
+            f"/api/v1/namespaces/{ns}/configmaps",
+            body={"metadata": {"name": f"{owner}-config", "labels": {"ploy.dev/tradingbot": owner}}},
+        )
+    calls: list[tuple[str, str]] = []
+    cache = ChildCache()
+    kube = Kube(k8s_api, cache=cache, on_request=lambda verb, resource: calls.append((verb, resource)))
+    kube.list_page_size = 2
+    await kube.observe(body)
+    assert sorted(calls) == [("list", "configmaps")] * 3 + [
+        ("list", r) for r in ("deployments", "jobs", "pods", "services")
+    ]
+    assert cache.namespace_primed(ns)
+    for owner in ("o1", "o3", "o5", "unit", "created-later"):
+        assert cache.primed(ns, owner)
+    assert [c["metadata"]["name"] for c in cache.children(ns, "o3").config_maps] == ["o3-config"]
+    calls.clear()
+    await kube.observe(body)
+    assert calls == []
