@@ -143,14 +143,23 @@ def memory(pid: int) -> tuple[int, int]:
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
+async def phase_counts(kube: Kube) -> dict[str, int]:
+    """How many TradingBots in the namespace are in each phase (``"Healthy"`` only on blue at epoch
+    1; ``"-"``: no status yet)."""
+    answer = await kube.request("GET", tradingbot_path(NAMESPACE))
+    counts: dict[str, int] = {}
+    for item in answer.get("items") or []:
+        status = item.get("status") or {}
+        phase = str(status.get("phase") or "-")
+        if phase == "Healthy" and status.get("epoch") != 1:
+            phase = "Healthy (other epoch)"
+        counts[phase] = counts.get(phase, 0) + 1
+    return counts
+
+
 async def healthy_count(kube: Kube) -> int:
     """How many TradingBots in the namespace are Healthy on blue at epoch 1."""
-    answer = await kube.request("GET", tradingbot_path(NAMESPACE))
-    return sum(
-        1
-        for item in answer.get("items") or []
-        if (s := item.get("status") or {}).get("phase") == "Healthy" and s.get("epoch") == 1
-    )
+    return (await phase_counts(kube)).get("Healthy", 0)
 
 
 async def reaction(kube: Kube, name: str, image: str) -> float:
@@ -241,14 +250,21 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
     try:
         started = time.monotonic()
         converged = None
+        timeline: list[JSON] = []
         while time.monotonic() - started < 1800:
-            if await healthy_count(kube) >= bots:
-                converged = time.monotonic() - started
+            counts = await phase_counts(kube)
+            elapsed = time.monotonic() - started
+            timeline.append(
+                {"seconds": round(elapsed, 1), "cpu_seconds": round(cpu_seconds(proc.pid), 1), **counts}
+            )
+            if counts.get("Healthy", 0) >= bots:
+                converged = elapsed
                 break
             await asyncio.sleep(1.0)
         if converged is None:
             raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
         converge_cpu, by_kind = cpu_seconds(proc.pid), api_requests_by_kind(port)
+        converge_passes = pass_figures({}, pass_totals(port))
         converge_requests = sum(by_kind.values())
         await asyncio.sleep(5.0)  # let the post-rollout passes settle
         rss_idle, _ = memory(proc.pid)
@@ -288,6 +304,8 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "converge_seconds": round(converged, 1),
         "converge_cpu_seconds": round(converge_cpu, 1),
         "converge_api_requests": round(converge_requests),
+        "converge_passes": converge_passes,
+        "converge_timeline": timeline[::5] + timeline[-1:],
         "converge_api_requests_per_bot": {k: round(v / bots, 2) for k, v in sorted(by_kind.items())},
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
