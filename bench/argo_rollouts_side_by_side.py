@@ -55,10 +55,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchsupport import default_bin_dir, install_crd, summary
+from benchsupport import cpu_seconds, default_bin_dir, install_crd, summary
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
-from operator_scale import cpu_seconds, free_port, start_operator
+from operator_scale import free_port, start_operator
 from sidebyside_controllers import ArgoController, Controller, PloyController, create, new_ready
 from sidebyside_failures import failure_ratios, failure_rows, table
 

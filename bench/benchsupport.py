@@ -3,6 +3,7 @@ summaries."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
@@ -10,7 +11,15 @@ from pathlib import Path
 
 from ploy_localcluster import LocalCluster, default_bin_dir
 
-__all__ = ["default_bin_dir", "install_crd", "kubectl", "summary"]
+__all__ = [
+    "cpu_seconds",
+    "cpu_seconds_by_process",
+    "cpu_spent",
+    "default_bin_dir",
+    "install_crd",
+    "kubectl",
+    "summary",
+]
 
 
 def summary(values: list[float]) -> dict[str, float | int]:
@@ -23,6 +32,27 @@ def summary(values: list[float]) -> dict[str, float | int]:
         "p99_seconds": round(p99, 3),
         "max_seconds": round(ordered[-1], 3),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (``/proc/<pid>/stat``); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_by_process(pids: dict[str, int]) -> dict[str, float]:
+    """:func:`cpu_seconds` of each named process (e.g. ``LocalCluster.pids()`` plus the operator)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process spent between two :func:`cpu_seconds_by_process` readings, rounded to
+    0.1 s, with their ``total``."""
+    spent = {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
+    return {**spent, "total": round(sum(spent.values()), 1)}
 
 
 def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, timeout: float = 1800) -> None:

@@ -8,6 +8,10 @@ namespace, then starts ``ploy-operator run --all-namespaces`` as a child process
   (``VmRSS``) and its high-water mark (``VmHWM``), from ``/proc/<pid>/status``;
 * ``converge_cpu_seconds``: the operator's user+system CPU until then (``/proc/<pid>/stat``), and
   ``converge_api_requests``: the API requests it sent until then (``ploy_operator_api_requests_total``);
+  ``converge_cpu_seconds_by_process``: the same CPU figure for every process of the control plane
+  and the operator (their total over the machine's cores bounds ``converge_seconds`` from below:
+  compare ``bench/control_plane_floor.py``); ``converge_passes``: the passes meanwhile;
+  ``converge_timeline``: the TradingBots per phase every few seconds;
 * ``idle``: CPU seconds per second and API requests per second (the operator's own
   ``ploy_operator_api_requests_total``, scraped from its metrics port) over ``--idle`` seconds once
   converged;
@@ -45,7 +49,15 @@ from typing import Any
 
 import httpx
 import yaml
-from benchsupport import default_bin_dir, install_crd, kubectl, summary
+from benchsupport import (
+    cpu_seconds,
+    cpu_seconds_by_process,
+    cpu_spent,
+    default_bin_dir,
+    install_crd,
+    kubectl,
+    summary,
+)
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 
@@ -107,12 +119,6 @@ def start_operator(
         args += ["--max-concurrent-passes", str(max_concurrent_passes)]
     with log.open("wb") as out:
         return subprocess.Popen([str(exe), *args], env=env, stdout=out, stderr=out)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def api_requests(port: int) -> float:
@@ -244,6 +250,8 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
     proc = start_operator(
         cluster, log, port, args.resync_seconds, not args.no_child_cache, args.max_concurrent_passes
     )
+    processes = {**cluster.pids(), "ploy-operator": proc.pid}
+    cpu_at_start = cpu_seconds_by_process(processes)
     names = [f"bot-{i:04d}" for i in range(bots)]
     step = max(1, bots // max(1, args.samples + args.in_flight_samples))
     sampled = names[::step]
@@ -265,6 +273,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
             raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
         converge_cpu, by_kind = cpu_seconds(proc.pid), api_requests_by_kind(port)
         converge_passes = pass_figures({}, pass_totals(port))
+        converge_cpu_by_process = cpu_spent(cpu_at_start, cpu_seconds_by_process(processes))
         converge_requests = sum(by_kind.values())
         await asyncio.sleep(5.0)  # let the post-rollout passes settle
         rss_idle, _ = memory(proc.pid)
@@ -303,6 +312,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "create_seconds": round(create_seconds, 1),
         "converge_seconds": round(converged, 1),
         "converge_cpu_seconds": round(converge_cpu, 1),
+        "converge_cpu_seconds_by_process": converge_cpu_by_process,
         "converge_api_requests": round(converge_requests),
         "converge_passes": converge_passes,
         "converge_timeline": timeline[::5] + timeline[-1:],

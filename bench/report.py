@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "ledger_throughput": ["--seconds", "10"],
     "health_ready": [],
     "rollout_latency": [],
+    "control_plane_floor": [],
     "operator_scale": [],
     "argo_rollouts_side_by_side": [],
     "real_node": [],

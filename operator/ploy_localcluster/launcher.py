@@ -299,6 +299,10 @@ class LocalCluster:
         self.log(f"started {name} (pid {popen.pid}, log {log_path})")
         return popen.pid
 
+    def pids(self) -> dict[str, int]:
+        """The pid of each component started (``etcd``, ``kube-apiserver``, ...) by its name."""
+        return {proc.name: proc.popen.pid for proc in self._procs}
+
     def wait_until(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
         """Poll ``ready`` every 0.25 s until true; ClusterError at ``deadline`` (monotonic s) or when a
         component exits."""
