@@ -5,7 +5,8 @@ creates the TradingBots (as ``operator_scale`` does, so the children have real o
 collector), then, 64 requests at a time like the operator's passes, exactly the children a first
 rollout ends with: the immutable ConfigMap, the blue Deployment (1 replica, kwok plays the kubelet)
 and the two Services (active selecting no pod, preview selecting blue), all built by the operator's own
-:mod:`tradingbot_operator.children`. It waits until every Deployment has its pod available, then
+:mod:`tradingbot_operator.children`. It waits until every Deployment has its pod available (seen
+through a watch, as ``operator_scale`` watches the TradingBots), then
 switches both Services of every bot (active to blue, preview to none) as a promotion does.
 
 Prints ``all_available_seconds`` (from the first create), ``switched_seconds`` (all Services switched
@@ -24,11 +25,12 @@ import json
 import platform
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
-from benchsupport import cpu_seconds_by_process, cpu_spent, default_bin_dir, install_crd, kubectl
+from benchsupport import ObjectWatch, cpu_seconds_by_process, cpu_spent, default_bin_dir, install_crd, kubectl
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from operator_scale import CRD_FILE, NAMESPACE, tradingbot
@@ -73,10 +75,9 @@ async def switch_services(kube: Kube, body: JSON) -> None:
         await kube.request("PATCH", path, body=patch, content_type=content_type)
 
 
-async def available(kube: Kube) -> int:
-    """Deployments of the namespace with their one pod available."""
-    answer = await kube.request("GET", DEPLOYMENT.path(NAMESPACE))
-    return sum(1 for d in answer.get("items") or [] if (d.get("status") or {}).get("availableReplicas") == 1)
+def is_available(deployment: Mapping[str, Any]) -> bool:
+    """True when the Deployment's one pod is available."""
+    return bool((deployment.get("status") or {}).get("availableReplicas") == 1)
 
 
 async def bench(cluster: LocalCluster, bots: int) -> JSON:
@@ -108,11 +109,11 @@ async def bench(cluster: LocalCluster, bots: int) -> JSON:
 
         await asyncio.gather(*(one(create_children, b) for b in bodies))
         created = time.monotonic() - started
-        deadline = started + 1800
-        while await available(kube) < bots:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not all {bots} Deployments available after 30 min")
-            await asyncio.sleep(1.0)
+        async with ObjectWatch(api, ("apps", "v1", "deployments"), NAMESPACE, is_available).running() as seen:
+            while sum(seen.by_name.values()) < bots:
+                if time.monotonic() > started + 1800:
+                    raise TimeoutError(f"not all {bots} Deployments available after 30 min")
+                await asyncio.sleep(0.2)
         all_available = time.monotonic() - started
         await asyncio.gather(*(one(switch_services, b) for b in bodies))
         switched = time.monotonic() - started

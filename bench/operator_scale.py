@@ -44,12 +44,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 from benchsupport import (
+    ObjectWatch,
     cpu_seconds,
     cpu_seconds_by_process,
     cpu_spent,
@@ -65,6 +68,7 @@ from ploy_localcluster import LocalCluster
 from tradingbot_operator.children.meta import MERGE_PATCH
 from tradingbot_operator.kube import Kube
 from tradingbot_operator.kube_transport import tradingbot_path
+from tradingbot_operator.model import GROUP, PLURAL, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_FILE = REPO / "charts/ploy-operator/crds/tradingbots.ploy.dev.yaml"
@@ -149,23 +153,16 @@ def memory(pid: int) -> tuple[int, int]:
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
-async def phase_counts(kube: Kube) -> dict[str, int]:
-    """How many TradingBots in the namespace are in each phase (``"Healthy"`` only on blue at epoch
-    1; ``"-"``: no status yet)."""
-    answer = await kube.request("GET", tradingbot_path(NAMESPACE))
-    counts: dict[str, int] = {}
-    for item in answer.get("items") or []:
-        status = item.get("status") or {}
-        phase = str(status.get("phase") or "-")
-        if phase == "Healthy" and status.get("epoch") != 1:
-            phase = "Healthy (other epoch)"
-        counts[phase] = counts.get(phase, 0) + 1
-    return counts
+def phase_of(tradingbot: Mapping[str, Any]) -> str:
+    """The TradingBot's phase (``"Healthy"`` only on blue at epoch 1; ``"-"``: no status yet)."""
+    status = tradingbot.get("status") or {}
+    phase = str(status.get("phase") or "-")
+    return "Healthy (other epoch)" if phase == "Healthy" and status.get("epoch") != 1 else phase
 
 
-async def healthy_count(kube: Kube) -> int:
-    """How many TradingBots in the namespace are Healthy on blue at epoch 1."""
-    return (await phase_counts(kube)).get("Healthy", 0)
+def phase_counts(phases: ObjectWatch) -> dict[str, int]:
+    """How many TradingBots of the namespace are in each phase (:func:`phase_of`)."""
+    return dict(Counter(phases.by_name.values()))
 
 
 async def reaction(kube: Kube, name: str, image: str) -> float:
@@ -259,18 +256,19 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         started = time.monotonic()
         converged = None
         timeline: list[JSON] = []
-        while time.monotonic() - started < 1800:
-            counts = await phase_counts(kube)
-            elapsed = time.monotonic() - started
-            timeline.append(
-                {"seconds": round(elapsed, 1), "cpu_seconds": round(cpu_seconds(proc.pid), 1), **counts}
-            )
-            if counts.get("Healthy", 0) >= bots:
-                converged = elapsed
-                break
-            await asyncio.sleep(1.0)
+        async with ObjectWatch(api, (GROUP, VERSION, PLURAL), NAMESPACE, phase_of).running() as phases:
+            while time.monotonic() - started < 1800:
+                counts = phase_counts(phases)
+                elapsed = time.monotonic() - started
+                if not timeline or elapsed - timeline[-1]["seconds"] >= 5 or counts.get("Healthy", 0) >= bots:
+                    cpu = round(cpu_seconds(proc.pid), 1)
+                    timeline.append({"seconds": round(elapsed, 1), "cpu_seconds": cpu, **counts})
+                if counts.get("Healthy", 0) >= bots:
+                    converged = elapsed
+                    break
+                await asyncio.sleep(0.2)
         if converged is None:
-            raise TimeoutError(f"only {await healthy_count(kube)}/{bots} Healthy after 30 min")
+            raise TimeoutError(f"only {phase_counts(phases).get('Healthy', 0)}/{bots} Healthy after 30 min")
         converge_cpu, by_kind = cpu_seconds(proc.pid), api_requests_by_kind(port)
         converge_passes = pass_figures({}, pass_totals(port))
         converge_cpu_by_process = cpu_spent(cpu_at_start, cpu_seconds_by_process(processes))
@@ -315,7 +313,7 @@ async def bench(cluster: LocalCluster, args: argparse.Namespace, log: Path) -> J
         "converge_cpu_seconds_by_process": converge_cpu_by_process,
         "converge_api_requests": round(converge_requests),
         "converge_passes": converge_passes,
-        "converge_timeline": timeline[::5] + timeline[-1:],
+        "converge_timeline": timeline,
         "converge_api_requests_per_bot": {k: round(v / bots, 2) for k, v in sorted(by_kind.items())},
         "rss_bytes_idle": rss_idle,
         "rss_bytes_peak": rss_peak,
