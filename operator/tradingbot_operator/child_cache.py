@@ -170,15 +170,19 @@ class ChildCache:
         if self._listing_seq < token:
             self._primes[(namespace, owner)] = _Prime(token, self.clock())
 
-    def seed_listed(self, token: int, plural: str, items: list[JSON]) -> set[str]:
-        """Apply one page of a namespace's priming LIST of ``plural`` (begun under ``token``, see
+    def seed_listed(self, token: int, plural: str, namespace: str, items: list[JSON]) -> set[str]:
+        """Apply one page of ``namespace``'s priming LIST of ``plural`` (begun under ``token``, see
         :meth:`seed_namespace`); returns the names it holds. Pages are applied as they come, so the
-        namespace's full objects are never all in memory at once."""
-        found = set()
+        namespace's full objects are never all in memory at once. Items without a name are skipped, and
+        a page of a read already :meth:`finish`\\ ed is not applied (its tombstones may be gone)."""
+        found: set[str] = set()
+        if token not in self._open:
+            return found
         for item in items:
-            meta = item["metadata"]
-            found.add(meta["name"])
-            self._apply_read(token, (plural, meta["namespace"], meta["name"]), item)
+            name = (item.get("metadata") or {}).get("name")
+            if isinstance(name, str):
+                found.add(name)
+                self._apply_read(token, (plural, namespace, name), item)
         return found
 
     def seed_namespace(self, token: int, namespace: str, listed: Mapping[str, set[str]]) -> None:
@@ -218,10 +222,16 @@ class ChildCache:
         return self._unprimed.get((namespace, owner), 0) < self._namespace_primes[namespace].token
 
     def unprime(self, namespace: str, owner: str) -> None:
-        """Make the next pass over ``namespace/owner`` LIST (the cache was found wrong, or it is gone)."""
+        """Make the next pass over ``namespace/owner`` LIST (the cache was found wrong)."""
         self._primes.pop((namespace, owner), None)
         self._seq += 1  # also past a namespace LIST in flight: it began before the cache was found wrong
         self._unprimed[(namespace, owner)] = self._seq
+
+    def forget_owner(self, namespace: str, owner: str) -> None:
+        """The TradingBot ``namespace/owner`` is gone: drop its own prime and what :meth:`unprime`
+        remembered of it (its children, if any are left, still come and go with their events)."""
+        self._primes.pop((namespace, owner), None)
+        self._unprimed.pop((namespace, owner), None)
 
     def unprime_all(self) -> None:
         """Make the next pass over every TradingBot LIST its children and GET the TradingBot (the
@@ -229,6 +239,7 @@ class ChildCache:
         self._primes.clear()
         self._namespace_primes.clear()
         self._unprimed.clear()
+        self._listing_seq = self._seq  # a LIST sent before the pause must not prime after it
         for key in [k for k in self._entries if k[0] == TRADINGBOTS]:
             del self._entries[key]
 

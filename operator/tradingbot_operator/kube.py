@@ -126,7 +126,8 @@ class Kube(KubeTransport):
         super().__init__(api, timeout=timeout, on_request=on_request, cache=cache)
         self.instance = instance or socket.gethostname()
         self.list_page_size = LIST_PAGE_SIZE  # objects per page of a namespace's priming LIST
-        self._priming: dict[str, asyncio.Future[None]] = {}  # namespaces whose priming LIST is in flight
+        self._priming: dict[str, asyncio.Event] = {}  # namespaces whose priming LIST is in flight
+        self._primed_once: set[str] = set()
 
     # --- TradingBot ------------------------------------------------------------------------------------
 
@@ -166,20 +167,23 @@ class Kube(KubeTransport):
 
     async def observe(self, body: JSON) -> Snapshot:
         """The TradingBot's children as the plan's snapshot: from the children cache when it is primed
-        for this TradingBot. When its namespace is not primed either, the children of the whole
-        namespace are listed first (paginated; a LIST in flight is waited for), which primes it for
-        every TradingBot there; a TradingBot still not primed after that (its view was found wrong, or
-        the namespace's LIST failed) has its own children listed (by label, five lists at once, which
-        prime it).
+        for this TradingBot. When its namespace is not primed either and no pass is priming it, this
+        pass LISTs the children of the whole namespace first (paginated), which primes it for every
+        TradingBot there. A TradingBot still not primed after that has its own children listed (by
+        label, five lists at once, which prime it): its view was found wrong, another pass is priming
+        the namespace (nobody waits for a LIST of a whole namespace but the pass that sent it), or a
+        kopf listing event arrived during the namespace's LIST (at startup and after a watch restart:
+        then the TradingBots LIST their own, as they all did before namespaces were primed).
 
         Neither is one atomic read; the plan tolerates that (a child one event newer or older than
-        another only delays a decision to the next pass, which its watch event triggers).
+        another only delays a decision to the next pass, which its watch event triggers). Raises what
+        the LISTs raise (``ApiException``, ``TimeoutError``).
         """
         owner = Owner.from_body(body)
         ns = owner.namespace
         cache = self.cache
         if cache is not None and not cache.primed(ns, owner.name) and not cache.namespace_primed(ns):
-            await self._namespace_prime(ns)
+            await self._namespace_prime(cache, ns)
         if cache is not None and cache.primed(ns, owner.name):
             found = cache.children(ns, owner.name)
         else:
@@ -201,51 +205,46 @@ class Kube(KubeTransport):
             jobs=found.jobs,
         )
 
-    async def _namespace_prime(self, namespace: str) -> None:
-        """Prime the children cache for every TradingBot of ``namespace``, or wait for the prime in
-        flight (one at a time per namespace, as an informer's first LIST is waited for). A failed
-        prime is logged; the pass then LISTs its own TradingBot's children."""
-        task = self._priming.get(namespace)
-        if task is None:
-            task = asyncio.ensure_future(self._prime_namespace(namespace))
-            self._priming[namespace] = task
-            task.add_done_callback(lambda done: self._primed_namespace(namespace, done))
+    async def _namespace_prime(self, cache: ChildCache, namespace: str) -> None:
+        """Prime ``namespace`` unless a pass is priming it already; wait for that one if it is the
+        namespace's first prime in this process."""
+        running = self._priming.get(namespace)
+        if running is not None:
+            if namespace not in self._primed_once:
+                await running.wait()  # set by that pass however it ends: bounded by its LISTs' timeouts
+            return
+        done = self._priming[namespace] = asyncio.Event()
         try:
-            await asyncio.shield(task)
-        except (ApiException, TimeoutError) as exc:
-            log.info(
-                "Listing the children of namespace %s failed (%s); listing one TradingBot's", namespace, exc
-            )
-
-    def _primed_namespace(self, namespace: str, done: asyncio.Future[None]) -> None:
-        if self._priming.get(namespace) is done:
+            await self._prime_namespace(cache, namespace)
+            self._primed_once.add(namespace)
+        finally:
             del self._priming[namespace]
-        if not done.cancelled():
-            done.exception()  # retrieved: the passes that waited for it have logged it
+            done.set()
 
-    async def _prime_namespace(self, namespace: str) -> None:
-        """LIST the children of every TradingBot of ``namespace`` into the children cache, page by
-        page, and prime it for all of them (:meth:`ChildCache.seed_namespace`)."""
-        assert self.cache is not None
-        cache = self.cache
+    async def _prime_namespace(self, cache: ChildCache, namespace: str) -> None:
+        """LIST the children of every TradingBot of ``namespace`` into ``cache``, page by page, and
+        prime it for all of them (:meth:`ChildCache.seed_namespace`). The five kinds are listed at
+        once; when one fails the others are cancelled before the read's token is closed (a page
+        applied after that could bring back an object whose deletion was seen meanwhile)."""
         token = cache.begin()
         listed: dict[str, set[str]] = {}
 
         async def list_kind(plural: str, path: str, selector: str) -> None:
             names: set[str] = set()
             async for page in self.list_pages(path, selector, self.list_page_size):
-                names |= cache.seed_listed(token, plural, page)
+                names |= cache.seed_listed(token, plural, namespace, page)
             listed[plural] = names
 
         try:
-            await asyncio.gather(
-                list_kind("deployments", DEPLOYMENT.path(namespace), LABEL_TRADINGBOT),
-                list_kind("pods", _pods(namespace), f"{LABEL_TRADINGBOT},{LABEL_COLOR}"),
-                list_kind("services", SERVICE.path(namespace), LABEL_TRADINGBOT),
-                list_kind("configmaps", CONFIG_MAP.path(namespace), LABEL_TRADINGBOT),
-                list_kind("jobs", JOB.path(namespace), LABEL_TRADINGBOT),
-            )
+            async with asyncio.TaskGroup() as group:
+                group.create_task(list_kind("deployments", DEPLOYMENT.path(namespace), LABEL_TRADINGBOT))
+                group.create_task(list_kind("pods", _pods(namespace), f"{LABEL_TRADINGBOT},{LABEL_COLOR}"))
+                group.create_task(list_kind("services", SERVICE.path(namespace), LABEL_TRADINGBOT))
+                group.create_task(list_kind("configmaps", CONFIG_MAP.path(namespace), LABEL_TRADINGBOT))
+                group.create_task(list_kind("jobs", JOB.path(namespace), LABEL_TRADINGBOT))
             cache.seed_namespace(token, namespace, listed)
+        except BaseExceptionGroup as group_error:
+            raise group_error.exceptions[0] from None  # what one LIST raised, as the pass's LISTs do
         finally:
             cache.finish(token)
 

@@ -22,6 +22,7 @@ from tradingbot_operator.model import GROUP, PLURAL, VERSION
 
 NOT_FOUND = 404
 CONFLICT = 409
+GONE = 410
 # Seconds per request; the client's own default (5 min) would stall a reconcile pass on a hung connection.
 REQUEST_TIMEOUT_SECONDS = 30.0
 # Objects per page of a namespace-wide LIST: 500 Pods are a few MB of JSON.
@@ -180,10 +181,18 @@ class KubeTransport:
     ) -> AsyncIterator[list[JSON]]:
         """The items at ``path`` matching the label ``selector``, ``limit`` per request (the API
         server's ``limit``/``continue`` chunking: one consistent snapshot, never all of it in memory
-        at once). A ``continue`` token that expired meanwhile raises ``ApiException`` 410."""
+        at once). When a ``continue`` token has expired meanwhile (410), the rest comes from one LIST
+        without a limit, a newer snapshot (as client-go's pager falls back): so an item may come twice.
+        """
         query = {"labelSelector": selector, "limit": str(limit)}
         while True:
-            answer = await self.request("GET", path, query=query)
+            try:
+                answer = await self.request("GET", path, query=query)
+            except ApiException as exc:
+                if exc.status != GONE or "continue" not in query:
+                    raise
+                query = {"labelSelector": selector}
+                continue
             yield answer.get("items") or []
             after = (answer.get("metadata") or {}).get("continue")
             if not after:

@@ -206,7 +206,7 @@ class Reconciler:
         self.queue.forget((namespace, name))
         self.kube.versions.forget_tradingbot(namespace, name)
         if self.kube.cache is not None:
-            self.kube.cache.unprime(namespace, name)
+            self.kube.cache.forget_owner(namespace, name)
 
     async def close(self) -> None:
         """Cancel all timers and wait for the running passes to stop."""

@@ -447,7 +447,7 @@ def prime_namespace(cache: ChildCache, token: int, pages: dict[str, list[list[JS
     for plural in ("deployments", "pods", "services", "configmaps", "jobs"):
         listed[plural] = set()
         for page in pages.get(plural, []):
-            listed[plural] |= cache.seed_listed(token, plural, page)
+            listed[plural] |= cache.seed_listed(token, plural, ns, page)
     cache.seed_namespace(token, ns, listed)
 
 
@@ -555,3 +555,34 @@ def test_a_namespace_prime_expires_after_max_age_and_unprime_all_drops_it() -> N
     cache.unprime_all()
     assert not cache.primed(NS, "bot")
     assert not cache.namespace_primed(NS)
+
+
+def test_a_page_of_a_finished_read_and_an_unnamed_item_are_not_applied() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    assert cache.seed_listed(token, "services", NS, [{"metadata": {}}, obj("bot")]) == {"bot"}
+    cache.event("deployments", "DELETED", obj("bot-blue", rv="5"))
+    cache.finish(token)  # the LIST failed; its other kinds' pages must not land after this
+    assert cache.seed_listed(token, "deployments", NS, [obj("bot-blue", rv="4")]) == set()
+    assert names(cache.children(NS, "bot")) == {"services": ["bot@1"]}
+
+
+def test_a_namespace_list_sent_before_the_watches_paused_does_not_prime_after_it() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    cache.unprime_all()  # peering paused the watches (and resumed them) while the LIST ran
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    assert not cache.namespace_primed(NS)
+    assert not cache.primed(NS, "bot")
+
+
+def test_a_deleted_tradingbot_leaves_nothing_behind_and_its_name_is_covered_again() -> None:
+    cache = ChildCache()
+    token = cache.begin()
+    prime_namespace(cache, token, {})
+    cache.finish(token)
+    cache.unprime(NS, "bot")
+    assert not cache.primed(NS, "bot")
+    cache.forget_owner(NS, "bot")  # deleted: a TradingBot created again under its name starts clean
+    assert cache.primed(NS, "bot")
