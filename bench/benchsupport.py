@@ -8,8 +8,9 @@ import contextlib
 import os
 import statistics
 import subprocess
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ __all__ = [
     "cpu_seconds",
     "cpu_seconds_by_process",
     "cpu_spent",
+    "crd_cluster",
     "default_bin_dir",
     "install_crd",
     "kubectl",
@@ -62,6 +64,21 @@ def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     0.1 s, with their ``total``."""
     spent = {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
     return {**spent, "total": round(sum(spent.values()), 1)}
+
+
+@contextlib.contextmanager
+def crd_cluster(prefix: str, crd: Path, crd_name: str, namespace: str) -> Iterator[LocalCluster]:
+    """A local control plane in a temporary directory (named ``prefix``...) with the CRD at ``crd``
+    Established and ``namespace`` created; stopped and removed after the block."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)
+        cluster.start()
+        try:
+            install_crd(cluster, crd, crd_name)
+            kubectl(cluster, "create", "namespace", namespace)
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, timeout: float = 1800) -> None:

@@ -23,14 +23,12 @@ import argparse
 import asyncio
 import json
 import platform
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
-from benchsupport import ObjectWatch, cpu_seconds_by_process, cpu_spent, default_bin_dir, install_crd, kubectl
+from benchsupport import ObjectWatch, cpu_seconds_by_process, cpu_spent, crd_cluster, kubectl
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient, Configuration
 from operator_scale import CRD_FILE, NAMESPACE, tradingbot
@@ -140,15 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--bots", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ploy-floor-") as tmp:
-        cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)
-        cluster.start()
-        try:
-            install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
-            kubectl(cluster, "create", "namespace", NAMESPACE)
-            result = asyncio.run(bench(cluster, args.bots))
-        finally:
-            cluster.stop()
+    with crd_cluster("ploy-floor-", CRD_FILE, "tradingbots.ploy.dev", NAMESPACE) as cluster:
+        result = asyncio.run(bench(cluster, args.bots))
     print(json.dumps(result, indent=2))
 
 

@@ -42,7 +42,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -56,8 +55,7 @@ from benchsupport import (
     cpu_seconds,
     cpu_seconds_by_process,
     cpu_spent,
-    default_bin_dir,
-    install_crd,
+    crd_cluster,
     kubectl,
     summary,
 )
@@ -343,16 +341,9 @@ def main() -> None:
     )
     parser.add_argument("--max-concurrent-passes", type=int, default=None, help="the operator's option")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ploy-scale-") as tmp:
-        cluster = LocalCluster(workdir=Path(tmp), bin_dir=default_bin_dir(), timeout=300)
-        cluster.start()
-        try:
-            install_crd(cluster, CRD_FILE, "tradingbots.ploy.dev")
-            kubectl(cluster, "create", "namespace", NAMESPACE)
-            kubectl(cluster, "-n", NAMESPACE, "create", "secret", "generic", "bot-db", "--from-literal=url=x")
-            result = asyncio.run(bench(cluster, args, Path(tmp) / "operator.log"))
-        finally:
-            cluster.stop()
+    with crd_cluster("ploy-scale-", CRD_FILE, "tradingbots.ploy.dev", NAMESPACE) as cluster:
+        kubectl(cluster, "-n", NAMESPACE, "create", "secret", "generic", "bot-db", "--from-literal=url=x")
+        result = asyncio.run(bench(cluster, args, cluster.workdir / "operator.log"))
     print(json.dumps(result, indent=2))
 
 
