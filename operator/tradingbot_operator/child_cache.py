@@ -21,9 +21,10 @@ Where the objects come from, and the rules that keep them right:
   event applied for it, and any change newer than the cached state still has its event to come: the
   cache lags the API server only by events not yet delivered, which is what a LIST also does. On top
   of that order, an object held is never replaced by an older ``resourceVersion`` of it (integers, a
-  larger one newer: KEP-5504, see :func:`comparable_version`): kopf delivered events up to 13 s after
-  the answers of the operator's own writes under load, and such a late event would set the cache back
-  to before the write (the next pass then redid it, and for a TradingBot saw its epoch go back).
+  larger one newer: KEP-5504, see :mod:`tradingbot_operator.cached_object`): kopf delivered events
+  up to 13 s after the answers of the operator's own writes under load, and such a late event would
+  set the cache back to before the write (the next pass then redid it, and for a TradingBot saw its
+  epoch go back).
 * **Priming**: kopf has no "initial listing done" signal for handlers, so the cache does not know by
   itself when it holds everything of a TradingBot. A pass over a TradingBot whose namespace is not
   primed LISTs the children of *every* TradingBot of that namespace (five LISTs, paginated) and
@@ -59,12 +60,12 @@ when the watches were paused.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tradingbot_operator.cached_object import comparable_version, slim
 from tradingbot_operator.children import JSON
 from tradingbot_operator.names import LABEL_COLOR, LABEL_TRADINGBOT
 
@@ -81,7 +82,7 @@ Key = tuple[str, str, str]
 class Children(NamedTuple):
     """A TradingBot's children by kind, as :func:`tradingbot_operator.snapshot.build_snapshot` takes
     them (pods: only those carrying the color label, as the pass's LIST selects them; from the cache
-    without ``spec``, see :func:`_slim`)."""
+    without ``spec``, see :func:`~tradingbot_operator.cached_object.slim`)."""
 
     deployments: list[JSON]
     pods: list[JSON]
@@ -312,8 +313,8 @@ class ChildCache:
 
     def _older_than_held(self, key: Key, obj: Mapping[str, Any]) -> bool:
         """True when ``obj`` is an older version of the object held for ``key`` (both comparable,
-        see :func:`comparable_version`): an event that was on its way while this process's own write
-        answered, or a DELETED event of the object a create then replaced."""
+        see :mod:`tradingbot_operator.cached_object`): an event that was on its way while this
+        process's own write answered, or a DELETED event of the object a create then replaced."""
         held = self._entries.get(key)
         if held is None:
             return False
@@ -339,7 +340,7 @@ class ChildCache:
                 self._tombs[key] = seq
             return
         self._tombs.pop(key, None)
-        self._entries[key] = _Entry(seq, _slim(obj, key[0]), str(owner))
+        self._entries[key] = _Entry(seq, slim(obj, key[0]), str(owner))
         self._by_owner.setdefault((key[1], str(owner)), set()).add(key)
 
     def _store_tradingbot(self, key: Key, obj: Mapping[str, Any] | None, seq: int) -> None:
@@ -359,42 +360,4 @@ class ChildCache:
         if held is not None and (comparable_version(held.obj) or 0) >= version:
             return
         self._tombs.pop(key, None)
-        self._entries[key] = _Entry(seq, _slim(obj), key[2], self.clock())
-
-
-def comparable_version(obj: Mapping[str, Any]) -> int | None:
-    """``metadata.resourceVersion`` as an integer, or None when it is not one.
-
-    Kubernetes' resourceVersions of one resource are positive integers without leading zeros, a
-    larger one being newer (KEP-5504 "Comparable Resource Version", stable in v1.35, which documents
-    what etcd-backed API servers always did; apimachinery's ``CompareResourceVersion``). Any other
-    form (an API server that does not promise it) is not compared.
-    """
-    text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    if not text.isdigit() or not text.isascii() or text.startswith("0"):
-        return None
-    return int(text)
-
-
-def _slim(obj: Mapping[str, Any], plural: str = "") -> JSON:
-    """A copy of ``obj`` without ``metadata.managedFields`` (half of a Pod's bytes; nothing reads it),
-    and a Pod also without its ``spec`` (most of the rest: containers, probes, volumes): the pass reads
-    a Pod's labels, deletion and status only (:func:`tradingbot_operator.children.pod_facts`) and never
-    writes one. At 1,000 TradingBots the cache is most of the operator's memory."""
-    meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    kept = {k: v for k, v in obj.items() if not (plural == "pods" and k == "spec")}
-    compacted: JSON = _compact({**kept, "metadata": meta})
-    return compacted
-
-
-def _compact(value: Any) -> Any:
-    """A deep copy of decoded JSON whose keys and short strings are interned: each watch event is
-    decoded on its own, so 5,000 cached objects otherwise carry 5,000 copies of every field name."""
-    kind = type(value)  # exact types: what json.loads gives, and cheaper than isinstance on an ABC
-    if kind is dict:
-        return {sys.intern(k): _compact(v) for k, v in value.items()}
-    if kind is list:
-        return [_compact(v) for v in value]
-    if kind is str and len(value) <= 64:
-        return sys.intern(value)
-    return value
+        self._entries[key] = _Entry(seq, slim(obj), key[2], self.clock())
