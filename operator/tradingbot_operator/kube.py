@@ -126,7 +126,7 @@ class Kube(KubeTransport):
         super().__init__(api, timeout=timeout, on_request=on_request, cache=cache)
         self.instance = instance or socket.gethostname()
         self.list_page_size = LIST_PAGE_SIZE  # objects per page of a namespace's priming LIST
-        self._priming: dict[str, asyncio.Event] = {}  # namespaces whose priming LIST is in flight
+        self._priming: dict[str, asyncio.Future[bool]] = {}  # namespaces whose priming LIST is in flight
         self._primed_once: set[str] = set()
 
     # --- TradingBot ------------------------------------------------------------------------------------
@@ -182,9 +182,10 @@ class Kube(KubeTransport):
         owner = Owner.from_body(body)
         ns = owner.namespace
         cache = self.cache
+        listed_now = False
         if cache is not None and not cache.primed(ns, owner.name) and not cache.namespace_primed(ns):
-            await self._namespace_prime(cache, ns)
-        if cache is not None and cache.primed(ns, owner.name):
+            listed_now = await self._namespace_prime(cache, ns)
+        if cache is not None and (listed_now or cache.primed(ns, owner.name)):
             found = cache.children(ns, owner.name)
         else:
             token = self.cache.begin() if self.cache is not None else 0
@@ -205,21 +206,29 @@ class Kube(KubeTransport):
             jobs=found.jobs,
         )
 
-    async def _namespace_prime(self, cache: ChildCache, namespace: str) -> None:
+    async def _namespace_prime(self, cache: ChildCache, namespace: str) -> bool:
         """Prime ``namespace`` unless a pass is priming it already; wait for that one if it is the
-        namespace's first prime in this process."""
+        namespace's first prime in this process. True when this pass sent or waited for a LIST of
+        the namespace that completed: its result is in the cache even when a kopf listing event
+        arrived meanwhile (the namespace then stays unprimed for later passes), and this pass may read
+        it as it would read its own LIST."""
         running = self._priming.get(namespace)
         if running is not None:
-            if namespace not in self._primed_once:
-                await running.wait()  # set by that pass however it ends: bounded by its LISTs' timeouts
-            return
-        done = self._priming[namespace] = asyncio.Event()
+            if namespace in self._primed_once:
+                return False
+            # Resolved by that pass however it ends: bounded by its LISTs' timeouts.
+            return await asyncio.shield(running)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._priming[namespace] = done
         try:
             await self._prime_namespace(cache, namespace)
             self._primed_once.add(namespace)
+            done.set_result(True)
+            return True
         finally:
             del self._priming[namespace]
-            done.set()
+            if not done.done():
+                done.set_result(False)
 
     async def _prime_namespace(self, cache: ChildCache, namespace: str) -> None:
         """LIST the children of every TradingBot of ``namespace`` into ``cache``, page by page, and

@@ -186,3 +186,32 @@ async def test_the_namespace_prime_pages_through_every_tradingbots_children(
     calls.clear()
     await kube.observe(body)
     assert calls == []
+
+
+async def test_a_listing_event_during_the_namespace_list_leaves_it_unprimed_but_the_pass_reads_it(
+    bot: tuple[Kube, JSON], k8s_api: ApiClient
+) -> None:
+    """kopf's (re-)listing during the namespace's LIST: later passes must LIST again, but the pass that
+    sent it reads its result, as it would read its own TradingBot's LIST (no second set of LISTs)."""
+    plain, body = bot
+    ns = body["metadata"]["namespace"]
+    await plain.apply(body, EnsureService(role=ServiceRole.ACTIVE, color=Color.BLUE))
+    calls: list[tuple[str, str]] = []
+    cache = ChildCache()
+    relisted: list[bool] = []
+
+    def count(verb: str, resource: str) -> None:
+        calls.append((verb, resource))
+        if not relisted:  # kopf re-lists another kind while the namespace's LIST is on its way
+            relisted.append(True)
+            cache.event("jobs", None, {"metadata": {"name": "x", "namespace": ns, "labels": {}}})
+
+    kube = Kube(k8s_api, cache=cache, on_request=count)
+    snapshot = await kube.observe(body)
+    assert [v for v, _ in calls] == ["list"] * 5
+    assert snapshot.observed.services[ServiceRole.ACTIVE].color == Color.BLUE
+    assert not cache.namespace_primed(ns) and not cache.primed(ns, "unit")
+    calls.clear()
+    await kube.observe(body)
+    assert [v for v, _ in calls] == ["list"] * 5, "the next pass primes the namespace again"
+    assert cache.primed(ns, "unit")
