@@ -167,13 +167,11 @@ class Kube(KubeTransport):
 
     async def observe(self, body: JSON) -> Snapshot:
         """The TradingBot's children as the plan's snapshot: from the children cache when it is primed
-        for this TradingBot. When its namespace is not primed either and no pass is priming it, this
-        pass LISTs the children of the whole namespace first (paginated), which primes it for every
-        TradingBot there. A TradingBot still not primed after that has its own children listed (by
-        label, five lists at once, which prime it): its view was found wrong, another pass is priming
-        the namespace (nobody waits for a LIST of a whole namespace but the pass that sent it), or a
-        kopf listing event arrived during the namespace's LIST (at startup and after a watch restart:
-        then the TradingBots LIST their own, as they all did before namespaces were primed).
+        for this TradingBot. When its namespace is not primed either, the pass LISTs the children of
+        the whole namespace first (paginated; see :meth:`_namespace_prime` for who waits for whom),
+        which primes it for every TradingBot there, and reads the result even if a kopf listing event
+        arrived meanwhile. Otherwise (its view was found wrong, or another pass is re-priming the
+        namespace) it LISTs its own children by label (five lists at once, which prime it).
 
         Neither is one atomic read; the plan tolerates that (a child one event newer or older than
         another only delays a decision to the next pass, which its watch event triggers). Raises what
@@ -207,11 +205,11 @@ class Kube(KubeTransport):
         )
 
     async def _namespace_prime(self, cache: ChildCache, namespace: str) -> bool:
-        """Prime ``namespace`` unless a pass is priming it already; wait for that one if it is the
-        namespace's first prime in this process. True when this pass sent or waited for a LIST of
-        the namespace that completed: its result is in the cache even when a kopf listing event
-        arrived meanwhile (the namespace then stays unprimed for later passes), and this pass may read
-        it as it would read its own LIST."""
+        """Prime ``namespace`` unless a pass is priming it already; wait for that one only if it is the
+        namespace's first prime in this process (as an informer's first LIST is waited for; waiting for
+        a re-prime would hold a spec change behind a LIST of the whole namespace). True when this pass
+        sent or waited for a LIST of the namespace that completed: its result is in the cache even when
+        a kopf listing event left the namespace unprimed for later passes."""
         running = self._priming.get(namespace)
         if running is not None:
             if namespace in self._primed_once:
