@@ -151,6 +151,7 @@ class ObjectWatch:
                 plural,
                 resource_version=listed["metadata"]["resourceVersion"],
                 timeout_seconds=self._relist_seconds,
+                _request_timeout=self._relist_seconds + 30,  # the server ends it first; a hung one not
             )
             try:
                 async for event in stream:
