@@ -88,6 +88,17 @@ def _pods(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods"
 
 
+def _child_lists(namespace: str, selector: str) -> list[tuple[str, str, str]]:
+    """(plural, path, label selector) of each child kind's LIST, in :class:`Children`'s order."""
+    return [
+        ("deployments", DEPLOYMENT.path(namespace), selector),
+        ("pods", _pods(namespace), f"{selector},{LABEL_COLOR}"),  # a pod without a color: no child
+        ("services", SERVICE.path(namespace), selector),
+        ("configmaps", CONFIG_MAP.path(namespace), selector),
+        ("jobs", JOB.path(namespace), selector),
+    ]
+
+
 def _check_owned(live: JSON, owner: Owner) -> None:
     """Raise :class:`ForeignChild` unless ``owner`` controls the live object."""
     if not children.is_owned_by(live, owner):
@@ -230,9 +241,8 @@ class Kube(KubeTransport):
 
     async def _prime_namespace(self, cache: ChildCache, namespace: str) -> None:
         """LIST the children of every TradingBot of ``namespace`` into ``cache``, page by page, and
-        prime it for all of them (:meth:`ChildCache.seed_namespace`). The five kinds are listed at
-        once; when one fails the others are cancelled before the read's token is closed (a page
-        applied after that could bring back an object whose deletion was seen meanwhile)."""
+        prime it for all (:meth:`ChildCache.seed_namespace`). When one kind's LIST fails the others
+        are cancelled before the token closes: a later page could revive a child seen deleted."""
         token = cache.begin()
         listed: dict[str, set[str]] = {}
 
@@ -244,11 +254,8 @@ class Kube(KubeTransport):
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(list_kind("deployments", DEPLOYMENT.path(namespace), LABEL_TRADINGBOT))
-                group.create_task(list_kind("pods", _pods(namespace), f"{LABEL_TRADINGBOT},{LABEL_COLOR}"))
-                group.create_task(list_kind("services", SERVICE.path(namespace), LABEL_TRADINGBOT))
-                group.create_task(list_kind("configmaps", CONFIG_MAP.path(namespace), LABEL_TRADINGBOT))
-                group.create_task(list_kind("jobs", JOB.path(namespace), LABEL_TRADINGBOT))
+                for plural, path, selector in _child_lists(namespace, LABEL_TRADINGBOT):
+                    group.create_task(list_kind(plural, path, selector))
             cache.seed_namespace(token, namespace, listed)
         except BaseExceptionGroup as group_error:
             raise group_error.exceptions[0] from None  # what one LIST raised, as the pass's LISTs do
@@ -256,15 +263,8 @@ class Kube(KubeTransport):
             cache.finish(token)
 
     async def _list_children(self, owner: Owner) -> Children:
-        ns, selector = owner.namespace, f"{LABEL_TRADINGBOT}={owner.name}"
-        deployments, pods, services, config_maps, jobs = await asyncio.gather(
-            self.list_items(DEPLOYMENT.path(ns), selector),
-            self.list_items(_pods(ns), f"{selector},{LABEL_COLOR}"),
-            self.list_items(SERVICE.path(ns), selector),
-            self.list_items(CONFIG_MAP.path(ns), selector),
-            self.list_items(JOB.path(ns), selector),
-        )
-        return Children(deployments, pods, services, config_maps, jobs)
+        lists = _child_lists(owner.namespace, f"{LABEL_TRADINGBOT}={owner.name}")
+        return Children(*await asyncio.gather(*(self.list_items(path, sel) for _, path, sel in lists)))
 
     # --- actions ---------------------------------------------------------------------------------------
 
